@@ -1,0 +1,113 @@
+//! `/admin/tenants`: tenant and signing-key administration.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{KeyView, TenantView};
+use crate::app::AppState;
+use crate::error::Problem;
+use crate::http::Admin;
+use crate::model::{SigningAlg, TenantSlug};
+use crate::{keys, tenants};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    slug: String,
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// Algorithms to rotate; all when absent or empty.
+    #[serde(default)]
+    algorithms: Vec<SigningAlg>,
+}
+
+fn slug(raw: &str) -> Result<TenantSlug, Problem> {
+    TenantSlug::parse(raw).map_err(|_| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no tenant named '{}'",
+                raw.chars().take(80).collect::<String>()
+            ),
+        )
+    })
+}
+
+pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let all = tenants::list(&state).await?;
+    let views: Vec<TenantView> = all
+        .iter()
+        .map(|t| TenantView::new(&state.settings, t))
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, Problem> {
+    let slug = TenantSlug::parse(&body.slug)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let tenant = tenants::create(&state, &slug, body.display_name.as_deref()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/admin/tenants/{slug}")))
+        .json(TenantView::new(&state.settings, &tenant)))
+}
+
+pub async fn show(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let tenant = tenants::get(&state, &slug(&path)?).await?;
+    Ok(HttpResponse::Ok().json(TenantView::new(&state.settings, &tenant)))
+}
+
+pub async fn delete(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    tenants::delete(&state, &slug(&path)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_keys(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let tenant = tenants::get(&state, &slug(&path)?).await?;
+    let all = keys::list(&state, tenant.id).await?;
+    Ok(HttpResponse::Ok().json(all.iter().map(KeyView::from).collect::<Vec<_>>()))
+}
+
+pub async fn rotate_keys(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<RotateRequest>>,
+) -> Result<HttpResponse, Problem> {
+    let tenant = tenants::get(&state, &slug(&path)?).await?;
+    let request = body.map(web::Json::into_inner).unwrap_or_default();
+    let done = keys::rotate(&state, tenant.id, &request.algorithms).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+pub async fn delete_key(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (raw_slug, kid) = path.into_inner();
+    let tenant = tenants::get(&state, &slug(&raw_slug)?).await?;
+    keys::delete(&state, tenant.id, &kid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

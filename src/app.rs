@@ -1,0 +1,222 @@
+//! The application state shared by every handler, CLI command and background task, and the
+//! HTTP server built around it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use tokio::sync::watch;
+
+use crate::cache::{Cache, HotMap, SharedState};
+use crate::clock::Clock;
+use crate::config::{Settings, mask_url};
+use crate::crypto::MasterKey;
+use crate::keys::KeySet;
+use crate::model::{Tenant, TenantId};
+use crate::ops::Metrics;
+use crate::store::{DatabaseLocation, Store};
+use crate::{routes, tenants};
+
+/// Upper bound on hot-copy entries per map (tenants, key sets).
+const HOT_ENTRIES: usize = 10_000;
+
+/// This replica's hot copies of tenants and keys.
+pub struct HotCopies {
+    /// By slug; `None` caches "no such tenant".
+    pub tenants: HotMap<String, Option<Tenant>>,
+    pub keys: HotMap<TenantId, Arc<KeySet>>,
+}
+
+/// A start-up failure: one line, naming the setting at fault where there is one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// Everything a request, command or background task needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub cache: Cache,
+    pub clock: Clock,
+    pub master_key: Arc<MasterKey>,
+    pub hot: Arc<HotCopies>,
+    pub metrics: Arc<Metrics>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// Connects to the database and the cache and loads the master key. With `migrate`,
+    /// applies pending migrations first. Fails with one clear line if anything is missing.
+    pub async fn open(
+        settings: Settings,
+        clock: Clock,
+        migrate: bool,
+    ) -> Result<AppState, StartupError> {
+        let location = settings
+            .database_location()
+            .map_err(|e| StartupError(e.0))?;
+        let master_key = Arc::new(load_master_key(&settings, &location)?);
+        let store = Store::open(&location, settings.database.max_connections)
+            .map_err(|e| StartupError(format!("database.url: {e}")))?;
+        let shown = match &location {
+            DatabaseLocation::Postgres(url) => mask_url(url),
+            DatabaseLocation::Sqlite(path) => path.display().to_string(),
+        };
+        if migrate {
+            let applied = store
+                .migrate()
+                .await
+                .map_err(|e| StartupError(format!("database.url: {shown}: {e}")))?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "migrations applied");
+            }
+        }
+        store
+            .ping()
+            .await
+            .map_err(|e| StartupError(format!("database.url: cannot use {shown}: {e}")))?;
+        let cache = match settings.redis_url().map_err(|e| StartupError(e.0))? {
+            None => Cache::memory(),
+            Some(url) => {
+                let cache = Cache::redis(
+                    url.as_str(),
+                    settings.redis.pool_size,
+                    &settings.redis.key_prefix,
+                )
+                .map_err(|e| StartupError(format!("redis.url: {e}")))?;
+                cache.ping().await.map_err(|e| {
+                    StartupError(format!(
+                        "redis.url: cannot reach {}: {e}",
+                        mask_url(url.as_str())
+                    ))
+                })?;
+                cache
+            }
+        };
+        let ttl = Duration::from_secs(settings.cache.hot_ttl_secs);
+        Ok(AppState {
+            settings: Arc::new(settings),
+            store,
+            cache,
+            clock,
+            master_key,
+            hot: Arc::new(HotCopies {
+                tenants: HotMap::new(ttl, HOT_ENTRIES),
+                keys: HotMap::new(ttl, HOT_ENTRIES),
+            }),
+            metrics: Arc::new(Metrics::new()),
+            shutdown: Arc::new(watch::channel(false).0),
+        })
+    }
+
+    /// Everything `serve` needs before it listens: open (migrating unless disabled), create
+    /// tenant `default` on a fresh install, follow other replicas' invalidations.
+    pub async fn prepare(settings: Settings, clock: Clock) -> Result<AppState, StartupError> {
+        let migrate = settings.database.migrate_on_start;
+        let state = AppState::open(settings, clock, migrate).await?;
+        if let Some(tenant) = tenants::ensure_default(&state)
+            .await
+            .map_err(|e| StartupError(format!("creating tenant 'default': {e}")))?
+        {
+            tracing::info!(issuer = %state.settings.issuer(&tenant.slug), "fresh install: tenant 'default' created");
+        }
+        tenants::listen(&state)
+            .await
+            .map_err(|e| StartupError(format!("redis.url: cannot subscribe: {e}")))?;
+        Ok(state)
+    }
+
+    /// Resolves once [`AppState::shut_down`] is called.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops the background tasks of this state.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+fn load_master_key(
+    settings: &Settings,
+    location: &DatabaseLocation,
+) -> Result<MasterKey, StartupError> {
+    if let Some(key) = &settings.security.master_key {
+        return MasterKey::from_base64(key.expose())
+            .map_err(|e| StartupError(format!("security.master_key: {e}")));
+    }
+    if let Some(path) = &settings.security.master_key_file {
+        return MasterKey::load_or_create(path, false)
+            .map(|(key, _)| key)
+            .map_err(|e| StartupError(format!("security.master_key_file: {e}")));
+    }
+    match location {
+        DatabaseLocation::Postgres(_) => Err(StartupError(
+            "security.master_key: required when database.url is PostgreSQL \
+             (make one with `latchkey master-key generate`)"
+                .into(),
+        )),
+        DatabaseLocation::Sqlite(_) => {
+            let path = settings.data_dir().join("master.key");
+            let (key, created) = MasterKey::load_or_create(&path, true)
+                .map_err(|e| StartupError(format!("security.master_key_file: {e}")))?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a development master key; production deployments set security.master_key"
+                );
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// The actix application for `state`, served on `listener`.
+pub fn http_server(
+    state: AppState,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match state.settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure)
+            .wrap(actix_web::middleware::from_fn(crate::http::observe))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// `latchkey serve`: prepare, listen, run the scheduler, stop on SIGINT/SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let started = std::time::Instant::now();
+    let addr = settings.bind_addr().map_err(|e| StartupError(e.0))?;
+    let state = AppState::prepare(settings, Clock::System).await?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| StartupError(format!("server.bind: cannot listen on {addr}: {e}")))?;
+    crate::keys::spawn_scheduler(&state);
+    let server = http_server(state.clone(), listener)
+        .map_err(|e| StartupError(format!("server.bind: {e}")))?;
+    let issuer = state
+        .settings
+        .issuer(&crate::model::TenantSlug::default_tenant());
+    tracing::info!(
+        %addr,
+        database = state.store.location().backend(),
+        cache = state.cache.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "latchkey listening; default issuer {issuer}"
+    );
+    let result = server.await;
+    state.shut_down();
+    result.map_err(|e| StartupError(format!("server stopped: {e}")))
+}

@@ -1,0 +1,378 @@
+//! The `latchkey` command line: `serve` plus the commands that bootstrap and administer it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::admin::{KeyView, TenantView};
+use crate::app::{self, AppState};
+use crate::clock::Clock;
+use crate::config::{LogFormat, Settings};
+use crate::crypto::MasterKey;
+use crate::model::{SigningAlg, TenantSlug};
+use crate::{keys, tenants};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "OAuth 2.1 / OpenID Connect authorization server"
+)]
+pub struct Cli {
+    /// Configuration file [default: config/latchkey.toml when it exists].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite and in-process cache unless configured otherwise).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage tenants (each an issuer at {public_url}/t/{tenant}).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage a tenant's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Master-key helpers.
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets masked.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with fresh signing keys.
+    Create {
+        /// URL name: 1-63 lowercase letters, digits and inner hyphens.
+        slug: String,
+        /// Display name [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant.
+    Show { slug: String },
+    /// Delete a tenant and everything it owns.
+    Delete {
+        slug: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List a tenant's signing keys.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Rotate now: next keys start signing, active keys retire, new next keys are published.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        /// Only these algorithms (ES256, RS256, EdDSA) [default: all].
+        #[arg(long = "alg")]
+        algs: Vec<SigningAlg>,
+    },
+    /// Unpublish a next or retired key at once (tokens it signed stop verifying).
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        kid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MasterKeyCommand {
+    /// Print a new random master key (base64 of 32 bytes) for security.master_key.
+    Generate,
+}
+
+/// Parses arguments, runs the command, prints errors as one line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::MasterKey {
+        command: MasterKeyCommand::Generate,
+    } = cli.command
+    {
+        println!("{}", MasterKey::generate_base64());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings, matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latchkey: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(settings: &Settings, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    // Commands other than `serve` keep stdout for their output and log only warnings.
+    let default = if serving {
+        settings.log.filter.as_str()
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// A CLI failure, printed as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CliError(String);
+
+impl From<app::StartupError> for CliError {
+    fn from(e: app::StartupError) -> Self {
+        CliError(e.0)
+    }
+}
+
+impl From<crate::error::ServiceError> for CliError {
+    fn from(e: crate::error::ServiceError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+fn slug(raw: &str) -> Result<TenantSlug, CliError> {
+    TenantSlug::parse(raw).map_err(|e| CliError(e.to_string()))
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_tenant(view: &TenantView) {
+    println!(
+        "{}  {}  {}  (created {})",
+        view.slug, view.issuer, view.display_name, view.created_at
+    );
+}
+
+fn print_keys(keys: &[KeyView]) {
+    for k in keys {
+        let until = k
+            .expires_at
+            .as_deref()
+            .map(|t| format!("  published until {t}"))
+            .unwrap_or_default();
+        println!(
+            "{:<6} {:<8} {}  created {}{until}",
+            k.alg.as_str(),
+            k.state.as_str(),
+            k.kid,
+            k.created_at
+        );
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
+    let json = cli.json;
+    match cli.command {
+        Command::Serve => Ok(app::serve(settings).await?),
+        Command::MasterKey { .. } => Ok(()),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            if json {
+                print_json(&settings.masked_json())
+            } else {
+                println!("configuration is valid");
+                settings
+                    .display_lines()
+                    .iter()
+                    .for_each(|l| println!("{l}"));
+                Ok(())
+            }
+        }
+        Command::Migrate => {
+            let state = AppState::open(settings, Clock::System, false).await?;
+            let applied = state
+                .store
+                .migrate()
+                .await
+                .map_err(|e| CliError(format!("database.url: {e}")))?;
+            if json {
+                print_json(&serde_json::json!({"applied": applied}))
+            } else {
+                if applied.is_empty() {
+                    println!("database is up to date");
+                }
+                applied.iter().for_each(|v| println!("applied {v}"));
+                Ok(())
+            }
+        }
+        Command::Tenant { command } => {
+            let state = AppState::prepare(settings, Clock::System).await?;
+            let result = tenant_command(&state, command, json).await;
+            state.shut_down();
+            result
+        }
+        Command::Keys { command } => {
+            let state = AppState::prepare(settings, Clock::System).await?;
+            let result = keys_command(&state, command, json).await;
+            state.shut_down();
+            result
+        }
+    }
+}
+
+async fn tenant_command(
+    state: &AppState,
+    command: TenantCommand,
+    json: bool,
+) -> Result<(), CliError> {
+    match command {
+        TenantCommand::Create { slug: raw, name } => {
+            let tenant = tenants::create(state, &slug(&raw)?, name.as_deref()).await?;
+            let view = TenantView::new(&state.settings, &tenant);
+            if json {
+                print_json(&view)
+            } else {
+                print_tenant(&view);
+                Ok(())
+            }
+        }
+        TenantCommand::List => {
+            let all = tenants::list(state).await?;
+            let views: Vec<TenantView> = all
+                .iter()
+                .map(|t| TenantView::new(&state.settings, t))
+                .collect();
+            if json {
+                print_json(&views)
+            } else {
+                views.iter().for_each(print_tenant);
+                Ok(())
+            }
+        }
+        TenantCommand::Show { slug: raw } => {
+            let tenant = tenants::get(state, &slug(&raw)?).await?;
+            let view = TenantView::new(&state.settings, &tenant);
+            if json {
+                print_json(&view)
+            } else {
+                print_tenant(&view);
+                Ok(())
+            }
+        }
+        TenantCommand::Delete { slug: raw, yes } => {
+            let slug = slug(&raw)?;
+            if !yes {
+                return Err(CliError(format!(
+                    "deleting tenant '{slug}' removes its keys and everything it owns; add --yes to confirm"
+                )));
+            }
+            tenants::delete(state, &slug).await?;
+            if json {
+                print_json(&serde_json::json!({"deleted": slug}))
+            } else {
+                println!("deleted tenant {slug}");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn keys_command(state: &AppState, command: KeysCommand, json: bool) -> Result<(), CliError> {
+    match command {
+        KeysCommand::List { tenant } => {
+            let tenant = tenants::get(state, &slug(&tenant)?).await?;
+            let views: Vec<KeyView> = keys::list(state, tenant.id)
+                .await?
+                .iter()
+                .map(KeyView::from)
+                .collect();
+            if json {
+                print_json(&views)
+            } else {
+                print_keys(&views);
+                Ok(())
+            }
+        }
+        KeysCommand::Rotate { tenant, algs } => {
+            let tenant = tenants::get(state, &slug(&tenant)?).await?;
+            let done = keys::rotate(state, tenant.id, &algs).await?;
+            if json {
+                print_json(&done)
+            } else {
+                for r in &done {
+                    println!(
+                        "{}: {} now signs; {} retired; {} published as next",
+                        r.alg, r.active, r.retired, r.next
+                    );
+                }
+                Ok(())
+            }
+        }
+        KeysCommand::Delete { tenant, kid } => {
+            let tenant = tenants::get(state, &slug(&tenant)?).await?;
+            keys::delete(state, tenant.id, &kid).await?;
+            if json {
+                print_json(&serde_json::json!({"deleted": kid}))
+            } else {
+                println!("deleted key {kid}");
+                Ok(())
+            }
+        }
+    }
+}

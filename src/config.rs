@@ -1,0 +1,419 @@
+//! Settings: built-in defaults < a TOML file < `LATCHKEY__SECTION__KEY` environment variables.
+//! Loaded once into an `Arc<Settings>` in the app state; validated before anything starts.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::store::DatabaseLocation;
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config/latchkey.toml";
+
+/// A configuration error: one line naming the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn bad(key: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("{key}: {why}"))
+}
+
+/// A secret value: never printed, masked when the configuration is shown.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+/// Everything latchkey reads from configuration.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded database and the development master key live.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub cache: CacheSettings,
+    pub keys: KeySettings,
+    pub security: SecuritySettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Externally visible base URL; issuers are `{public_url}/t/{tenant}`.
+    pub public_url: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…`; unset means embedded SQLite at `{data_dir}/latchkey.db`.
+    /// (`sqlite://PATH` names another SQLite file.)
+    pub url: Option<Secret>,
+    pub max_connections: usize,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://…`; unset means in-process shared state (one replica).
+    pub url: Option<Secret>,
+    pub pool_size: usize,
+    /// Prefix of every key and channel, so several deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Longest time a replica serves a hot copy (tenant, keys) without re-reading the database,
+    /// should an invalidation message be lost.
+    pub hot_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// How long a key signs before scheduled rotation replaces it.
+    pub rotation_interval_secs: u64,
+    /// How long a retired key stays published; must outlive every token it signed.
+    pub retention_secs: u64,
+    /// How often each replica looks for due rotations and expired keys.
+    pub check_interval_secs: u64,
+    /// RSA modulus size for RS256 keys: 2048, 3072 or 4096.
+    pub rsa_bits: u32,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Base64 of 32 random bytes; seals private keys at rest (AES-256-GCM).
+    pub master_key: Option<Secret>,
+    /// A file holding the same; on embedded installs it defaults to `{data_dir}/master.key`,
+    /// generated on first start.
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token for `/admin`; unset disables the admin API.
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `latchkey=debug,info`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: None,
+            max_connections: 16,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            pool_size: 16,
+            key_prefix: "latchkey:".into(),
+        }
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings { hot_ttl_secs: 30 }
+    }
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            rotation_interval_secs: 90 * 86_400,
+            retention_secs: 2 * 86_400,
+            check_interval_secs: 60,
+            rsa_bits: 2048,
+            jwks_max_age_secs: 300,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then the file (`path`, or [`DEFAULT_CONFIG_FILE`] if present), then the
+    /// environment, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(path, std::env::vars())
+    }
+
+    /// [`Settings::load`] with the environment given, for tests.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let file = match path {
+            Some(p) => {
+                if !p.is_file() {
+                    return Err(bad("--config", format!("no file at {}", p.display())));
+                }
+                config::File::from(p).required(true)
+            }
+            None => config::File::with_name(DEFAULT_CONFIG_FILE)
+                .format(config::FileFormat::Toml)
+                .required(false),
+        };
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, v)| k.starts_with("LATCHKEY__") && !v.is_empty())
+            .collect();
+        let settings: Settings = config::Config::builder()
+            .add_source(file)
+            .add_source(
+                config::Environment::with_prefix("LATCHKEY")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(env)),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value that can be checked without I/O.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        self.public_url()?;
+        self.database_location()?;
+        self.redis_url()?;
+        if self.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        if self.redis.pool_size == 0 {
+            return Err(bad("redis.pool_size", "must be at least 1"));
+        }
+        if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
+            return Err(bad("keys.rsa_bits", "must be 2048, 3072 or 4096"));
+        }
+        if self.keys.check_interval_secs == 0 {
+            return Err(bad("keys.check_interval_secs", "must be at least 1"));
+        }
+        if self.keys.jwks_max_age_secs >= self.keys.rotation_interval_secs {
+            // A verifier's cached JWKS must learn the next key before it starts signing.
+            return Err(bad(
+                "keys.jwks_max_age_secs",
+                "must be shorter than keys.rotation_interval_secs",
+            ));
+        }
+        if let Some(token) = &self.admin.token
+            && token.expose().len() < 32
+        {
+            return Err(bad("admin.token", "must be at least 32 characters"));
+        }
+        if let Some(key) = &self.security.master_key {
+            crate::crypto::MasterKey::from_base64(key.expose())
+                .map_err(|e| bad("security.master_key", e))?;
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            bad(
+                "server.bind",
+                format!("'{}' is not an address:port", self.server.bind),
+            )
+        })
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> Result<Url, ConfigError> {
+        let key = "server.public_url";
+        let url = Url::parse(&self.server.public_url).map_err(|e| bad(key, e))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(key, "must be an http(s) URL with a host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(key, "must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(key, "must not carry credentials"));
+        }
+        Ok(url)
+    }
+
+    /// `{public_url}/t/{tenant}`: the issuer identifier of a tenant (RFC 8414 §2).
+    pub fn issuer(&self, tenant: &crate::model::TenantSlug) -> String {
+        format!(
+            "{}/t/{tenant}",
+            self.server.public_url.trim_end_matches('/')
+        )
+    }
+
+    pub fn database_location(&self) -> Result<DatabaseLocation, ConfigError> {
+        let key = "database.url";
+        let Some(url) = &self.database.url else {
+            return Ok(DatabaseLocation::Sqlite(
+                self.data_dir().join("latchkey.db"),
+            ));
+        };
+        let raw = url.expose();
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(bad(key, "sqlite:// needs a file path"));
+            }
+            return Ok(DatabaseLocation::Sqlite(PathBuf::from(path)));
+        }
+        let parsed = Url::parse(raw).map_err(|e| bad(key, format!("not a URL ({e})")))?;
+        match parsed.scheme() {
+            "postgres" | "postgresql" if parsed.host_str().is_some() => {
+                Ok(DatabaseLocation::Postgres(raw.to_owned()))
+            }
+            "postgres" | "postgresql" => Err(bad(key, "the PostgreSQL URL needs a host")),
+            other => Err(bad(
+                key,
+                format!("unsupported scheme '{other}': use postgres:// or sqlite://"),
+            )),
+        }
+    }
+
+    pub fn redis_url(&self) -> Result<Option<Url>, ConfigError> {
+        let Some(url) = &self.redis.url else {
+            return Ok(None);
+        };
+        let parsed =
+            Url::parse(url.expose()).map_err(|e| bad("redis.url", format!("not a URL ({e})")))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host_str().is_none() {
+            return Err(bad("redis.url", "must be redis://HOST[:PORT][/DB]"));
+        }
+        Ok(Some(parsed))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if self.data_dir.as_os_str().is_empty() {
+            PathBuf::from("latchkey-data")
+        } else {
+            self.data_dir.clone()
+        }
+    }
+
+    /// The effective configuration as `key = value` lines (secrets masked; URLs lose passwords).
+    pub fn display_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        flatten("", &self.masked_json(), &mut lines);
+        lines
+    }
+
+    /// The effective configuration as JSON (secrets masked).
+    pub fn masked_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        value["data_dir"] = self.data_dir().display().to_string().into();
+        for (section, url) in [("database", &self.database.url), ("redis", &self.redis.url)] {
+            if let Some(url) = url {
+                value[section]["url"] = mask_url(url.expose()).into();
+            }
+        }
+        value
+    }
+}
+
+/// Shows a URL with its password masked.
+pub fn mask_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("********"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "********".into(),
+    }
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        serde_json::Value::Null => out.push(format!("{prefix} = (unset)")),
+        other => out.push(format!("{prefix} = {other}")),
+    }
+}

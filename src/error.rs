@@ -1,0 +1,315 @@
+//! The error surfaces (DESIGN §5). Spec modules pick a code; only this module renders status,
+//! body and headers: RFC 6749 §5.2 JSON for the OAuth/OIDC surface, RFC 7807 problem+json for
+//! `/admin`. Internal detail is logged, never sent.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::cache::CacheError;
+use crate::crypto::CryptoError;
+use crate::jose::JoseError;
+use crate::model::wire_enum;
+use crate::store::StoreError;
+
+wire_enum! {
+    /// Error codes of the OAuth surface (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 8707 §2).
+    pub enum ErrorCode {
+        /// The request is missing a parameter, repeats one, or is otherwise malformed.
+        InvalidRequest = "invalid_request",
+        /// Client authentication failed.
+        InvalidClient = "invalid_client",
+        /// The grant or refresh token is invalid, expired, revoked or mismatched.
+        InvalidGrant = "invalid_grant",
+        /// The client may not use this grant type.
+        UnauthorizedClient = "unauthorized_client",
+        /// The grant type is not supported.
+        UnsupportedGrantType = "unsupported_grant_type",
+        /// The requested scope is invalid, unknown or malformed.
+        InvalidScope = "invalid_scope",
+        /// The resource owner or server denied the request.
+        AccessDenied = "access_denied",
+        /// The response type is not supported.
+        UnsupportedResponseType = "unsupported_response_type",
+        /// The server met an unexpected condition.
+        ServerError = "server_error",
+        /// The server is temporarily unable to handle the request.
+        TemporarilyUnavailable = "temporarily_unavailable",
+        /// The access token is expired, revoked, malformed or invalid (RFC 6750 §3.1).
+        InvalidToken = "invalid_token",
+        /// The token lacks the scope the request needs (RFC 6750 §3.1).
+        InsufficientScope = "insufficient_scope",
+        /// The requested resource is invalid or unknown (RFC 8707 §2).
+        InvalidTarget = "invalid_target",
+        /// No such resource (unknown tenant or path).
+        NotFound = "not_found",
+        /// The path exists but not for this HTTP method.
+        MethodNotAllowed = "method_not_allowed",
+    }
+}
+
+impl ErrorCode {
+    fn default_status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error of the OAuth/OIDC surface.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Option<String>,
+    pub status: StatusCode,
+    headers: Vec<(HeaderName, String)>,
+}
+
+#[derive(Serialize)]
+struct OAuthErrorBody<'a> {
+    error: ErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode) -> OAuthError {
+        OAuthError {
+            code,
+            description: None,
+            status: code.default_status(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a human-readable description. RFC 6749 §5.2 limits it to printable ASCII except
+    /// `"` and `\`; anything else is replaced.
+    pub fn describe(mut self, description: impl fmt::Display) -> OAuthError {
+        let clean: String = description
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
+                _ => '?',
+            })
+            .collect();
+        self.description = Some(clean);
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> OAuthError {
+        self.status = status;
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> OAuthError {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn not_found(what: impl fmt::Display) -> OAuthError {
+        OAuthError::new(ErrorCode::NotFound).describe(what)
+    }
+
+    pub fn invalid_request(why: impl fmt::Display) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidRequest).describe(why)
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Some(d) => write!(f, "{}: {d}", self.code),
+            None => write!(f, "{}", self.code),
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        // RFC 6749 §5.1: responses carrying tokens or errors are not cached.
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.insert_header((name.clone(), value));
+            }
+        }
+        response.json(OAuthErrorBody {
+            error: self.code,
+            error_description: self.description.as_deref(),
+        })
+    }
+}
+
+/// An RFC 7807 problem for the admin API.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub detail: String,
+    headers: Vec<(HeaderName, String)>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Problem {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ProblemBody {
+            // RFC 7807 §4.2: "about:blank" means the title is the HTTP reason phrase.
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.insert_header((name.clone(), value));
+            }
+        }
+        response
+            .content_type("application/problem+json")
+            .body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+/// Failures below the HTTP layer, mapped onto each surface by `From`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("key material: {0}")]
+    Jose(#[from] JoseError),
+    #[error("sealed key material: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A client-facing "no such thing".
+    #[error("{0}")]
+    NotFound(String),
+    /// A client-facing conflict (name taken, already rotated).
+    #[error("{0}")]
+    Conflict(String),
+    /// A client-facing validation failure.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServiceError {
+    /// True when the cause is an unreachable dependency (database or Redis).
+    fn unavailable(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Store(StoreError::Unavailable(_)) | ServiceError::Cache(_)
+        )
+    }
+}
+
+impl From<ServiceError> for OAuthError {
+    fn from(e: ServiceError) -> OAuthError {
+        match e {
+            ServiceError::NotFound(what) => OAuthError::not_found(what),
+            ServiceError::Invalid(why) | ServiceError::Conflict(why) => {
+                OAuthError::invalid_request(why)
+            }
+            other if other.unavailable() => {
+                tracing::warn!(error = %other, "dependency unavailable");
+                OAuthError::new(ErrorCode::TemporarilyUnavailable)
+                    .describe("the service is temporarily unavailable")
+                    .with_header(header::RETRY_AFTER, "5")
+            }
+            other => {
+                tracing::error!(error = %other, "internal error");
+                OAuthError::new(ErrorCode::ServerError).describe("internal error")
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Problem {
+        match e {
+            ServiceError::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, what),
+            ServiceError::Conflict(why) => Problem::new(StatusCode::CONFLICT, why),
+            ServiceError::Invalid(why) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, why),
+            other if other.unavailable() => {
+                tracing::warn!(error = %other, "dependency unavailable");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a dependency is unavailable",
+                )
+                .with_header(header::RETRY_AFTER, "5")
+            }
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, code.as_str());
+            assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), *code);
+        }
+    }
+
+    #[test]
+    fn description_is_restricted_to_rfc6749_charset() {
+        let e = OAuthError::invalid_request("bad \"x\" \\ é\n");
+        assert_eq!(e.description.as_deref(), Some("bad ?x? ? ??"));
+    }
+}

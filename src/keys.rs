@@ -1,0 +1,357 @@
+//! The signing-key life cycle (DESIGN §3): every tenant has, per algorithm, one active key that
+//! signs and one next key already published in the JWKS. Rotation promotes next to active,
+//! retires the old active key (still published for `keys.retention_secs`, so tokens it signed
+//! stay verifiable) and publishes a new next key. A scheduler on every replica rotates keys that
+//! have signed for `keys.rotation_interval_secs` and purges retired keys past their window;
+//! compare-and-swap in the store makes concurrent replicas rotate once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::crypto::{b64url, sha256};
+use crate::error::ServiceError;
+use crate::jose::{self, GeneratedKey, LoadedSigner};
+use crate::model::{KeyState, NewSigningKey, SigningAlg, SigningKey, TenantId};
+use crate::store::StoreError;
+use crate::tenants;
+
+/// A tenant's keys as served and used: the JWKS document and the loaded signers.
+#[derive(Debug)]
+pub struct KeySet {
+    /// Every published key: active, next and retired.
+    pub keys: Vec<SigningKey>,
+    /// The JWKS JSON (RFC 7517 §5), public members only.
+    pub jwks: String,
+    /// A strong validator of `jwks`.
+    pub etag: String,
+    signers: Vec<LoadedSigner>,
+}
+
+impl KeySet {
+    /// The active key for `alg`.
+    pub fn signer(&self, alg: SigningAlg) -> Option<&LoadedSigner> {
+        self.signers.iter().find(|s| s.alg == alg)
+    }
+}
+
+/// What one rotation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    pub alg: SigningAlg,
+    pub retired: String,
+    pub active: String,
+    pub next: String,
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Maintenance {
+    pub rotated: usize,
+    pub purged_tenants: usize,
+}
+
+fn seal_context(tenant: TenantId, kid: &str) -> Vec<u8> {
+    format!("latchkey:signing-key:{tenant}:{kid}").into_bytes()
+}
+
+/// Generates key pairs off the async workers (RSA generation takes a while).
+async fn generate(
+    state: &AppState,
+    algs: Vec<SigningAlg>,
+) -> Result<Vec<(SigningAlg, GeneratedKey)>, ServiceError> {
+    let bits = state.settings.keys.rsa_bits;
+    tokio::task::spawn_blocking(move || {
+        algs.into_iter()
+            .map(|alg| Ok((alg, jose::generate(alg, bits)?)))
+            .collect::<Result<Vec<_>, jose::JoseError>>()
+    })
+    .await
+    .map_err(|e| ServiceError::Invalid(format!("key generation failed: {e}")))?
+    .map_err(ServiceError::from)
+}
+
+fn seal(
+    state: &AppState,
+    tenant: TenantId,
+    alg: SigningAlg,
+    generated: GeneratedKey,
+    key_state: KeyState,
+    now: i64,
+) -> Result<NewSigningKey, ServiceError> {
+    let sealed_private = state.master_key.seal(
+        &generated.private_jwk,
+        &seal_context(tenant, &generated.kid),
+    )?;
+    Ok(NewSigningKey {
+        key: SigningKey {
+            kid: generated.kid,
+            alg,
+            state: key_state,
+            public_jwk: generated.public_jwk,
+            created_at: now,
+            activated_at: (key_state == KeyState::Active).then_some(now),
+            retired_at: None,
+            expires_at: None,
+        },
+        sealed_private,
+        master_key_id: state.master_key.id().to_owned(),
+    })
+}
+
+/// Key material for a new tenant: an active and a next key per algorithm.
+pub struct InitialMaterial(Vec<(SigningAlg, GeneratedKey, KeyState)>);
+
+pub async fn initial_material(state: &AppState) -> Result<InitialMaterial, ServiceError> {
+    let wanted: Vec<(SigningAlg, KeyState)> = SigningAlg::ALL
+        .iter()
+        .flat_map(|alg| [(*alg, KeyState::Active), (*alg, KeyState::Next)])
+        .collect();
+    let generated = generate(state, wanted.iter().map(|(alg, _)| *alg).collect()).await?;
+    Ok(InitialMaterial(
+        generated
+            .into_iter()
+            .zip(wanted)
+            .map(|((alg, key), (_, key_state))| (alg, key, key_state))
+            .collect(),
+    ))
+}
+
+/// Seals [`InitialMaterial`] for the tenant the store is creating.
+pub fn seal_all(
+    state: &AppState,
+    tenant: TenantId,
+    material: InitialMaterial,
+    now: i64,
+) -> Result<Vec<NewSigningKey>, ServiceError> {
+    material
+        .0
+        .into_iter()
+        .map(|(alg, key, key_state)| seal(state, tenant, alg, key, key_state, now))
+        .collect()
+}
+
+/// The tenant's key set, from the hot copy when fresh.
+pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, ServiceError> {
+    if let Some(hit) = state.hot.keys.get(&tenant) {
+        return Ok(hit);
+    }
+    repair(state, tenant).await?;
+    let stored = state.store.signing_keys(tenant).await?;
+    let mut signers = Vec::new();
+    for sealed in stored.iter().filter(|k| k.key.state == KeyState::Active) {
+        if sealed.master_key_id != state.master_key.id() {
+            return Err(ServiceError::Invalid(format!(
+                "signing key {} was sealed under master key {}, but the configured master key is {}",
+                sealed.key.kid,
+                sealed.master_key_id,
+                state.master_key.id()
+            )));
+        }
+        let private = state.master_key.open(
+            &sealed.sealed_private,
+            &seal_context(tenant, &sealed.key.kid),
+        )?;
+        signers.push(jose::load_signer(sealed.key.alg, &private)?);
+    }
+    let keys: Vec<SigningKey> = stored.into_iter().map(|k| k.key).collect();
+    let jwks = json!({
+        "keys": keys.iter().map(|k| Value::Object(k.public_jwk.clone())).collect::<Vec<_>>()
+    })
+    .to_string();
+    let etag = format!("\"{}\"", b64url(&sha256(jwks.as_bytes())[..18]));
+    let set = Arc::new(KeySet {
+        keys,
+        jwks,
+        etag,
+        signers,
+    });
+    state.hot.keys.insert(tenant, set.clone());
+    Ok(set)
+}
+
+/// Makes sure every algorithm has an active and a next key (a tenant from an older version, or
+/// a next key deleted by an operator). Another replica repairing at once is harmless.
+async fn repair(state: &AppState, tenant: TenantId) -> Result<(), ServiceError> {
+    let stored = state.store.signing_keys(tenant).await?;
+    let has = |alg: SigningAlg, st: KeyState| {
+        stored.iter().any(|k| k.key.alg == alg && k.key.state == st)
+    };
+    let missing: Vec<(SigningAlg, KeyState)> = SigningAlg::ALL
+        .iter()
+        .flat_map(|alg| [(*alg, KeyState::Active), (*alg, KeyState::Next)])
+        .filter(|(alg, st)| !has(*alg, *st))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let generated = generate(state, missing.iter().map(|(alg, _)| *alg).collect()).await?;
+    let sealed = generated
+        .into_iter()
+        .zip(&missing)
+        .map(|((alg, key), (_, st))| seal(state, tenant, alg, key, *st, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    match state.store.insert_signing_keys(tenant, &sealed).await {
+        Ok(()) => {
+            tracing::info!(%tenant, added = sealed.len(), "signing keys repaired");
+            Ok(())
+        }
+        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every key of a tenant, active first.
+pub async fn list(state: &AppState, tenant: TenantId) -> Result<Vec<SigningKey>, ServiceError> {
+    Ok(state
+        .store
+        .signing_keys(tenant)
+        .await?
+        .into_iter()
+        .map(|k| k.key)
+        .collect())
+}
+
+/// Rotates the given algorithms (all when empty) of one tenant now.
+pub async fn rotate(
+    state: &AppState,
+    tenant: TenantId,
+    algs: &[SigningAlg],
+) -> Result<Vec<Rotation>, ServiceError> {
+    repair(state, tenant).await?;
+    let algs = if algs.is_empty() {
+        SigningAlg::ALL
+    } else {
+        algs
+    };
+    let stored = state.store.signing_keys(tenant).await?;
+    let mut done = Vec::new();
+    for alg in algs {
+        let find = |st: KeyState| {
+            stored
+                .iter()
+                .find(|k| k.key.alg == *alg && k.key.state == st)
+                .map(|k| k.key.kid.clone())
+        };
+        let (Some(active), Some(next)) = (find(KeyState::Active), find(KeyState::Next)) else {
+            return Err(ServiceError::Conflict(format!(
+                "{alg} keys changed during rotation; retry"
+            )));
+        };
+        let new_next = rotate_one(state, tenant, *alg, &active).await?;
+        done.push(Rotation {
+            alg: *alg,
+            retired: active,
+            active: next,
+            next: new_next,
+        });
+    }
+    tenants::announce(state, tenant, None).await;
+    Ok(done)
+}
+
+/// One compare-and-swap rotation; returns the new next key's kid.
+async fn rotate_one(
+    state: &AppState,
+    tenant: TenantId,
+    alg: SigningAlg,
+    expected_active: &str,
+) -> Result<String, ServiceError> {
+    let now = state.clock.now();
+    let (_, generated) = generate(state, vec![alg])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::Invalid("key generation returned nothing".into()))?;
+    let new_next = seal(state, tenant, alg, generated, KeyState::Next, now)?;
+    let retire_until =
+        now.saturating_add(i64::try_from(state.settings.keys.retention_secs).unwrap_or(i64::MAX));
+    match state
+        .store
+        .rotate_signing_key(tenant, alg, expected_active, &new_next, now, retire_until)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(%tenant, %alg, retired = expected_active, "signing key rotated");
+            Ok(new_next.key.kid)
+        }
+        Err(StoreError::Conflict(why)) => Err(ServiceError::Conflict(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a next or retired key from publication at once (a key that must no longer be
+/// trusted). The active key cannot be deleted: rotate first.
+pub async fn delete(state: &AppState, tenant: TenantId, kid: &str) -> Result<(), ServiceError> {
+    let Some(key) = state.store.signing_key(tenant, kid).await? else {
+        return Err(ServiceError::NotFound(format!("no key with kid '{kid}'")));
+    };
+    if key.key.state == KeyState::Active {
+        return Err(ServiceError::Conflict(
+            "the active key signs; rotate before deleting it".into(),
+        ));
+    }
+    state.store.delete_signing_key(tenant, kid).await?;
+    tenants::announce(state, tenant, None).await;
+    Ok(())
+}
+
+/// One scheduler pass: rotate due keys, purge retired keys past their window.
+pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
+    let now = state.clock.now();
+    let interval = i64::try_from(state.settings.keys.rotation_interval_secs).unwrap_or(i64::MAX);
+    let mut report = Maintenance::default();
+    for due in state
+        .store
+        .keys_due_for_rotation(now.saturating_sub(interval))
+        .await?
+    {
+        match rotate_one(state, due.tenant, due.alg, &due.kid).await {
+            Ok(_) => {
+                report.rotated += 1;
+                tenants::announce(state, due.tenant, None).await;
+            }
+            // Another replica got there first.
+            Err(ServiceError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let purged = state.store.purge_expired_keys(now).await?;
+    report.purged_tenants = purged.len();
+    for tenant in purged {
+        tenants::announce(state, tenant, None).await;
+    }
+    Ok(report)
+}
+
+/// Runs [`maintain`] every `keys.check_interval_secs` until shutdown.
+pub fn spawn_scheduler(state: &AppState) {
+    let state = state.clone();
+    let mut stop = state.stopping();
+    let period = Duration::from_secs(state.settings.keys.check_interval_secs);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = ticks.tick() => {}
+            }
+            match maintain(&state).await {
+                Ok(r) if r.rotated > 0 || r.purged_tenants > 0 => {
+                    tracing::info!(
+                        rotated = r.rotated,
+                        purged_tenants = r.purged_tenants,
+                        "key maintenance"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "key maintenance failed; will retry"),
+            }
+        }
+    });
+}

@@ -1,0 +1,86 @@
+//! Tenants: isolated issuers, each at `{public_url}/t/{slug}`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::store::TenantId;
+
+/// A tenant's URL name: 1–63 lowercase letters, digits and inner hyphens (a DNS label).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TenantSlug(String);
+
+/// Why a slug was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tenant name '{0}': use 1-63 lowercase letters, digits and inner hyphens")]
+pub struct InvalidSlug(pub String);
+
+impl TenantSlug {
+    /// The tenant every fresh install creates.
+    pub fn default_tenant() -> TenantSlug {
+        TenantSlug("default".to_owned())
+    }
+
+    /// Validates a slug.
+    pub fn parse(raw: &str) -> Result<TenantSlug, InvalidSlug> {
+        let bytes = raw.as_bytes();
+        let valid = (1..=63).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes.first() != Some(&b'-')
+            && bytes.last() != Some(&b'-');
+        if valid {
+            Ok(TenantSlug(raw.to_owned()))
+        } else {
+            Err(InvalidSlug(raw.chars().take(80).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: TenantSlug,
+    pub display_name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for ok in ["default", "a", "acme-corp", "t1", &"x".repeat(63)] {
+            assert!(TenantSlug::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "ä",
+            "a b",
+            "../x",
+            &"x".repeat(64),
+        ] {
+            assert!(TenantSlug::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

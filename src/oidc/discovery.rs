@@ -1,0 +1,67 @@
+//! OpenID Connect Discovery 1.0 §3–4 and RFC 8414 §3: provider metadata. It lists exactly what
+//! is implemented; each feature adds its members when it lands.
+
+use actix_web::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL};
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+use crate::http::CurrentTenant;
+use crate::model::{SigningAlg, Tenant};
+
+/// Provider metadata, named as in OpenID Connect Discovery §3 and RFC 8414 §2.
+#[derive(Debug, Serialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier; equals the URL the document was fetched under, minus the
+    /// well-known suffix (Discovery §4.3, RFC 8414 §3.3).
+    pub issuer: String,
+    pub jwks_uri: String,
+    /// REQUIRED by both specs; empty until the authorization endpoint exists.
+    pub response_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    /// Every tenant can sign with these (RS256 is OpenID Connect's required default).
+    pub id_token_signing_alg_values_supported: Vec<SigningAlg>,
+}
+
+impl ProviderMetadata {
+    pub fn for_tenant(state: &AppState, tenant: &Tenant) -> ProviderMetadata {
+        let issuer = state.settings.issuer(&tenant.slug);
+        ProviderMetadata {
+            jwks_uri: format!("{issuer}/jwks"),
+            issuer,
+            response_types_supported: Vec::new(),
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec![
+                SigningAlg::Rs256,
+                SigningAlg::Es256,
+                SigningAlg::EdDsa,
+            ],
+        }
+    }
+}
+
+fn respond(metadata: ProviderMetadata) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        // Browser-based relying parties fetch this cross-origin.
+        .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(metadata)
+}
+
+/// `GET {issuer}/.well-known/openid-configuration`
+pub async fn openid_configuration(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<HttpResponse, OAuthError> {
+    Ok(respond(ProviderMetadata::for_tenant(&state, &tenant)))
+}
+
+/// `GET /.well-known/oauth-authorization-server/t/{tenant}` (RFC 8414 §3: the well-known
+/// suffix goes between the host and the issuer's path).
+pub async fn oauth_authorization_server(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<HttpResponse, OAuthError> {
+    Ok(respond(ProviderMetadata::for_tenant(&state, &tenant)))
+}

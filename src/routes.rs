@@ -1,0 +1,146 @@
+//! The one route table. Every path answers unknown methods with 405 and unknown paths with 404,
+//! in the error format of its surface; malformed bodies, paths and queries are 400s.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ALLOW;
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, guard, web};
+
+use crate::error::{ErrorCode, OAuthError, Problem};
+use crate::{admin, oidc, ops};
+
+/// Request bodies above this are refused (413) before they are read.
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_BODY)
+            .error_handler(|e, _| {
+                OAuthError::invalid_request(format!("malformed JSON body: {e}")).into()
+            }),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(MAX_BODY)
+            .error_handler(|e, _| {
+                OAuthError::invalid_request(format!("malformed form body: {e}")).into()
+            }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|_, _| OAuthError::not_found("no such resource").into()),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|e, _| {
+            OAuthError::invalid_request(format!("malformed query: {e}")).into()
+        }),
+    );
+
+    read(cfg, "/healthz", ops::healthz);
+    read(cfg, "/readyz", ops::readyz);
+    read(cfg, "/metrics", ops::metrics);
+    read(
+        cfg,
+        "/.well-known/oauth-authorization-server/t/{tenant}",
+        oidc::discovery::oauth_authorization_server,
+    );
+    read(
+        cfg,
+        "/t/{tenant}/.well-known/openid-configuration",
+        oidc::discovery::openid_configuration,
+    );
+    read(cfg, "/t/{tenant}/jwks", oidc::jwks::jwks);
+
+    cfg.service(
+        web::scope("/admin")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY)
+                    .error_handler(|e, _| {
+                        Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
+                            .into()
+                    }),
+            )
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                Problem::new(StatusCode::NOT_FOUND, "no such resource").into()
+            }))
+            .service(
+                web::resource("/tenants")
+                    .route(web::get().to(admin::tenants::list))
+                    .route(web::post().to(admin::tenants::create))
+                    .default_service(web::to(admin_method_not_allowed("GET, POST"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}")
+                    .route(web::get().to(admin::tenants::show))
+                    .route(web::delete().to(admin::tenants::delete))
+                    .default_service(web::to(admin_method_not_allowed("GET, DELETE"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/keys")
+                    .route(web::get().to(admin::tenants::list_keys))
+                    .default_service(web::to(admin_method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/keys/rotate")
+                    .route(web::post().to(admin::tenants::rotate_keys))
+                    .default_service(web::to(admin_method_not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/keys/{kid}")
+                    .route(web::delete().to(admin::tenants::delete_key))
+                    .default_service(web::to(admin_method_not_allowed("DELETE"))),
+            )
+            .default_service(web::to(|| async {
+                Problem::new(StatusCode::NOT_FOUND, "no such admin resource").error_response()
+            })),
+    )
+    .default_service(web::to(not_found));
+}
+
+/// A read-only resource: GET, and HEAD answered like GET without a body.
+fn read<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .route(
+                web::route()
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(handler),
+            )
+            .default_service(web::to(method_not_allowed("GET, HEAD"))),
+    );
+}
+
+async fn not_found() -> HttpResponse {
+    OAuthError::not_found("no such resource").error_response()
+}
+
+fn method_not_allowed(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone {
+    move || {
+        std::future::ready(
+            OAuthError::new(ErrorCode::MethodNotAllowed)
+                .describe("method not allowed")
+                .with_header(ALLOW, allow)
+                .error_response(),
+        )
+    }
+}
+
+fn admin_method_not_allowed(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone {
+    move || {
+        std::future::ready(
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+                .with_header(ALLOW, allow)
+                .error_response(),
+        )
+    }
+}

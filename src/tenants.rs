@@ -1,0 +1,169 @@
+//! Tenants as a service: cached lookups, creation with initial keys, deletion, and the
+//! cross-replica invalidation that keeps every replica's hot copies honest.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::cache::{CacheEvent, SharedState};
+use crate::error::ServiceError;
+use crate::keys;
+use crate::model::{Tenant, TenantId, TenantSlug};
+use crate::store::StoreError;
+
+/// The channel on which replicas announce changed tenants and keys.
+pub const INVALIDATION_CHANNEL: &str = "invalidate";
+
+/// An invalidation message: drop hot copies for this tenant.
+#[derive(Debug, Serialize, Deserialize)]
+struct Invalidation {
+    tenant_id: uuid::Uuid,
+    slug: Option<String>,
+}
+
+/// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
+pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>, ServiceError> {
+    if let Some(hit) = state.hot.tenants.get(&slug.as_str().to_owned()) {
+        return Ok(hit);
+    }
+    let found = state.store.tenant_by_slug(slug).await?;
+    state
+        .hot
+        .tenants
+        .insert(slug.as_str().to_owned(), found.clone());
+    Ok(found)
+}
+
+/// Like [`find`], but a missing tenant is an error.
+pub async fn get(state: &AppState, slug: &TenantSlug) -> Result<Tenant, ServiceError> {
+    find(state, slug)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no tenant named '{slug}'")))
+}
+
+pub async fn list(state: &AppState) -> Result<Vec<Tenant>, ServiceError> {
+    Ok(state.store.tenants().await?)
+}
+
+/// Creates a tenant with an active and a next key for every algorithm.
+pub async fn create(
+    state: &AppState,
+    slug: &TenantSlug,
+    display_name: Option<&str>,
+) -> Result<Tenant, ServiceError> {
+    let display_name = display_name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(slug.as_str());
+    if display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid(
+            "display name must be at most 200 characters without control characters".into(),
+        ));
+    }
+    let now = state.clock.now();
+    let material = keys::initial_material(state).await?;
+    let created = state
+        .store
+        .create_tenant(slug, display_name, now, |id| {
+            keys::seal_all(state, id, material, now)
+        })
+        .await;
+    let tenant = match created {
+        Ok(result) => result?,
+        Err(StoreError::Conflict(_)) => {
+            return Err(ServiceError::Conflict(format!(
+                "tenant '{slug}' already exists"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    announce(state, tenant.id, Some(slug)).await;
+    tracing::info!(tenant = %slug, issuer = %state.settings.issuer(slug), "tenant created");
+    Ok(tenant)
+}
+
+/// Deletes a tenant and everything it owns.
+pub async fn delete(state: &AppState, slug: &TenantSlug) -> Result<(), ServiceError> {
+    let tenant = get(state, slug).await?;
+    if !state.store.delete_tenant(tenant.id).await? {
+        return Err(ServiceError::NotFound(format!("no tenant named '{slug}'")));
+    }
+    announce(state, tenant.id, Some(slug)).await;
+    tracing::info!(tenant = %slug, "tenant deleted");
+    Ok(())
+}
+
+/// A fresh install gets tenant `default`; an install whose tenants were all deleted does too.
+pub async fn ensure_default(state: &AppState) -> Result<Option<Tenant>, ServiceError> {
+    if !state.store.tenants().await?.is_empty() {
+        return Ok(None);
+    }
+    match create(state, &TenantSlug::default_tenant(), Some("Default")).await {
+        Ok(tenant) => Ok(Some(tenant)),
+        // Another replica bootstrapped at the same moment.
+        Err(ServiceError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Drops this replica's hot copies of a tenant and tells the other replicas to do the same.
+/// A failed publish is logged, not fatal: the hot copies' TTL bounds the staleness.
+pub async fn announce(state: &AppState, tenant: TenantId, slug: Option<&TenantSlug>) {
+    let message = Invalidation {
+        tenant_id: tenant.uuid(),
+        slug: slug.map(|s| s.as_str().to_owned()),
+    };
+    evict(state, &message);
+    match serde_json::to_string(&message) {
+        Ok(json) => {
+            if let Err(e) = state.cache.publish(INVALIDATION_CHANNEL, &json).await {
+                tracing::warn!(error = %e, "could not publish invalidation");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not encode invalidation"),
+    }
+}
+
+fn evict(state: &AppState, message: &Invalidation) {
+    state
+        .hot
+        .keys
+        .retain(|id, _| id.uuid() != message.tenant_id);
+    match &message.slug {
+        Some(slug) => state.hot.tenants.remove(slug),
+        None => state
+            .hot
+            .tenants
+            .retain(|_, t| t.as_ref().is_none_or(|t| t.id.uuid() != message.tenant_id)),
+    }
+}
+
+/// Subscribes to invalidations and applies them until the state shuts down.
+pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = state.cache.subscribe(INVALIDATION_CHANNEL).await?;
+    let mut stop = state.stopping();
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = stop.changed() => return,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(CacheEvent::Message(json)) => {
+                    match serde_json::from_str::<Invalidation>(&json) {
+                        Ok(message) => evict(&state, &message),
+                        Err(e) => tracing::warn!(error = %e, "ignoring malformed invalidation"),
+                    }
+                }
+                // Messages were missed: forget everything.
+                Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => {
+                    state.hot.tenants.clear();
+                    state.hot.keys.clear();
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(())
+}
