@@ -57,7 +57,16 @@ impl AppState {
         let location = settings
             .database_location()
             .map_err(|e| StartupError(e.0))?;
-        let master_key = Arc::new(load_master_key(&settings, &location)?);
+        if settings.security.master_key.is_none()
+            && settings.security.master_key_file.is_none()
+            && matches!(location, DatabaseLocation::Postgres(_))
+        {
+            return Err(StartupError(
+                "security.master_key: required when database.url is PostgreSQL \
+                 (make one with `latchkey master-key generate`)"
+                    .into(),
+            ));
+        }
         let store = Store::open(&location, settings.database.max_connections)
             .map_err(|e| StartupError(format!("database.url: {e}")))?;
         let shown = match &location {
@@ -95,6 +104,8 @@ impl AppState {
                 cache
             }
         };
+        // Last, so a failed start leaves no generated key behind.
+        let master_key = Arc::new(load_master_key(&settings)?);
         let ttl = Duration::from_secs(settings.cache.hot_ttl_secs);
         Ok(AppState {
             settings: Arc::new(settings),
@@ -139,10 +150,7 @@ impl AppState {
     }
 }
 
-fn load_master_key(
-    settings: &Settings,
-    location: &DatabaseLocation,
-) -> Result<MasterKey, StartupError> {
+fn load_master_key(settings: &Settings) -> Result<MasterKey, StartupError> {
     if let Some(key) = &settings.security.master_key {
         return MasterKey::from_base64(key.expose())
             .map_err(|e| StartupError(format!("security.master_key: {e}")));
@@ -152,25 +160,16 @@ fn load_master_key(
             .map(|(key, _)| key)
             .map_err(|e| StartupError(format!("security.master_key_file: {e}")));
     }
-    match location {
-        DatabaseLocation::Postgres(_) => Err(StartupError(
-            "security.master_key: required when database.url is PostgreSQL \
-             (make one with `latchkey master-key generate`)"
-                .into(),
-        )),
-        DatabaseLocation::Sqlite(_) => {
-            let path = settings.data_dir().join("master.key");
-            let (key, created) = MasterKey::load_or_create(&path, true)
-                .map_err(|e| StartupError(format!("security.master_key_file: {e}")))?;
-            if created {
-                tracing::warn!(
-                    path = %path.display(),
-                    "generated a development master key; production deployments set security.master_key"
-                );
-            }
-            Ok(key)
-        }
+    let path = settings.data_dir().join("master.key");
+    let (key, created) = MasterKey::load_or_create(&path, true)
+        .map_err(|e| StartupError(format!("security.master_key_file: {e}")))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a development master key; production deployments set security.master_key"
+        );
     }
+    Ok(key)
 }
 
 /// The actix application for `state`, served on `listener`.
@@ -200,9 +199,10 @@ pub fn http_server(
 pub async fn serve(settings: Settings) -> Result<(), StartupError> {
     let started = std::time::Instant::now();
     let addr = settings.bind_addr().map_err(|e| StartupError(e.0))?;
-    let state = AppState::prepare(settings, Clock::System).await?;
+    // Bind first: a taken port fails before anything is created.
     let listener = TcpListener::bind(addr)
         .map_err(|e| StartupError(format!("server.bind: cannot listen on {addr}: {e}")))?;
+    let state = AppState::prepare(settings, Clock::System).await?;
     crate::keys::spawn_scheduler(&state);
     let server = http_server(state.clone(), listener)
         .map_err(|e| StartupError(format!("server.bind: {e}")))?;

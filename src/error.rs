@@ -239,6 +239,9 @@ pub enum ServiceError {
     /// A client-facing validation failure.
     #[error("{0}")]
     Invalid(String),
+    /// A server-side fault (misconfiguration, failed task): logged, never shown.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ServiceError {

@@ -70,7 +70,7 @@ async fn generate(
             .collect::<Result<Vec<_>, jose::JoseError>>()
     })
     .await
-    .map_err(|e| ServiceError::Invalid(format!("key generation failed: {e}")))?
+    .map_err(|e| ServiceError::Internal(format!("key generation failed: {e}")))?
     .map_err(ServiceError::from)
 }
 
@@ -144,7 +144,7 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
     let mut signers = Vec::new();
     for sealed in stored.iter().filter(|k| k.key.state == KeyState::Active) {
         if sealed.master_key_id != state.master_key.id() {
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Internal(format!(
                 "signing key {} was sealed under master key {}, but the configured master key is {}",
                 sealed.key.kid,
                 sealed.master_key_id,
@@ -266,7 +266,7 @@ async fn rotate_one(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ServiceError::Invalid("key generation returned nothing".into()))?;
+        .ok_or_else(|| ServiceError::Internal("key generation returned nothing".into()))?;
     let new_next = seal(state, tenant, alg, generated, KeyState::Next, now)?;
     let retire_until =
         now.saturating_add(i64::try_from(state.settings.keys.retention_secs).unwrap_or(i64::MAX));

@@ -93,10 +93,17 @@ pub async fn rotate_keys(
     _: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<RotateRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
+    // An empty body rotates everything; a malformed one must not.
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
+        })?
+    };
     let tenant = tenants::get(&state, &slug(&path)?).await?;
-    let request = body.map(web::Json::into_inner).unwrap_or_default();
     let done = keys::rotate(&state, tenant.id, &request.algorithms).await?;
     Ok(HttpResponse::Ok().json(done))
 }

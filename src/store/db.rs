@@ -160,6 +160,9 @@ impl Db {
     }
 }
 
+/// The advisory lock that serialises migrations across replicas ("latchkey" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579;
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
@@ -172,11 +175,18 @@ pub async fn migrate(location: &DatabaseLocation) -> Result<Vec<String>, StoreEr
     tokio::task::spawn_blocking(move || match &location {
         DatabaseLocation::Postgres(url) => {
             use diesel::Connection;
+            use diesel::RunQueryDsl;
             use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
             let mut conn =
                 <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(url)
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            apply(&mut conn, PG_MIGRATIONS)
+            // Replicas starting together migrate one at a time; the lock ends with the session.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            let applied = apply(&mut conn, PG_MIGRATIONS);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            applied
         }
         DatabaseLocation::Sqlite(path) => {
             use diesel::Connection;

@@ -173,7 +173,7 @@ impl Store {
                         .and(signing_keys::alg.eq(alg));
                     let retired = diesel::update(
                         signing_keys::table
-                            .filter(scope.clone())
+                            .filter(scope)
                             .filter(signing_keys::kid.eq(&expected))
                             .filter(signing_keys::state.eq(KeyState::Active.as_str())),
                     )

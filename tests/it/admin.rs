@@ -1,0 +1,228 @@
+//! The admin API: bearer token, RFC 7807 errors, tenants and keys.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::harness::{Backend, TestApp};
+
+backends!(
+    admin_requires_the_token,
+    admin_manages_tenants,
+    admin_manages_keys,
+    admin_is_off_without_a_token
+);
+
+async fn admin_requires_the_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let none = app
+        .client
+        .get(app.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        r#"Bearer realm="latchkey-admin""#
+    );
+    assert_eq!(none.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "admin token required"})
+    );
+    let wrong = app
+        .client
+        .get(app.url("/admin/tenants"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_token""#)
+    );
+}
+
+async fn admin_manages_tenants(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let created = app
+        .admin(Method::POST, "/admin/tenants")
+        .json(&json!({"slug": "acme", "display_name": "Acme Corp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["location"], "/admin/tenants/acme");
+    let body: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(body["slug"], "acme");
+    assert_eq!(body["display_name"], "Acme Corp");
+    assert_eq!(body["issuer"], app.issuer("acme"));
+    assert_eq!(app.get("/t/acme/jwks").await.status(), 200);
+
+    let dup = app
+        .admin(Method::POST, "/admin/tenants")
+        .json(&json!({"slug": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), 409);
+    let bad = app
+        .admin(Method::POST, "/admin/tenants")
+        .json(&json!({"slug": "Not Valid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+
+    let list: serde_json::Value = app
+        .admin(Method::GET, "/admin/tenants")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slugs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["acme", "default"]);
+    let shown = app
+        .admin(Method::GET, "/admin/tenants/acme")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+
+    assert_eq!(
+        app.admin(Method::DELETE, "/admin/tenants/acme")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.admin(Method::DELETE, "/admin/tenants/acme")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.admin(Method::GET, "/admin/tenants/acme")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get("/t/acme/jwks").await.status(),
+        404,
+        "a deleted tenant stops being served at once"
+    );
+}
+
+async fn admin_manages_keys(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.tenant("beta").await;
+    let keys: serde_json::Value = app
+        .admin(Method::GET, "/admin/tenants/default/keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 6);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("public_jwk").is_none() && k["kid"].is_string())
+    );
+
+    let rotated = app
+        .admin(Method::POST, "/admin/tenants/default/keys/rotate")
+        .json(&json!({"algorithms": ["ES256"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    let rotations: serde_json::Value = rotated.json().await.unwrap();
+    assert_eq!(rotations.as_array().unwrap().len(), 1);
+    let retired = rotations[0]["retired"].as_str().unwrap().to_owned();
+    let all = app
+        .admin(Method::POST, "/admin/tenants/default/keys/rotate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), 200, "no body rotates every algorithm");
+    assert_eq!(
+        all.json::<serde_json::Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let bad_alg = app
+        .admin(Method::POST, "/admin/tenants/default/keys/rotate")
+        .json(&json!({"algorithms": ["none"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_alg.status(), 400);
+
+    // A retired key can be unpublished at once, but only through its own tenant.
+    let other = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/tenants/beta/keys/{retired}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let gone = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/tenants/default/keys/{retired}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    let jwks = app.get_json("/t/default/jwks").await;
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != retired.as_str())
+    );
+}
+
+async fn admin_is_off_without_a_token(backend: Backend) {
+    let data = std::sync::Arc::new(
+        crate::harness::TestData::new(backend, crate::harness::CacheKind::Memory).await,
+    );
+    let app = TestApp::start_on(data, |s| s.admin.token = None).await;
+    let res = app
+        .admin(Method::GET, "/admin/tenants")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}

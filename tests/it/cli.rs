@@ -1,0 +1,327 @@
+//! The `latchkey` binary: zero-config start, restart, administration commands, start-up errors.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Backend, CacheKind, TestData, binary, eventually, test_master_key};
+
+backends!(tenant_and_key_commands_work_with_json);
+
+/// A `latchkey` process with its environment cleared of LATCHKEY__ variables from outside.
+pub fn latchkey(dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(dir).env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LATCHKEY__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn data_env(cmd: &mut Command, data: &TestData) {
+    cmd.env("LATCHKEY__DATA_DIR", data.dir.path());
+    if let Some(pg) = &data.pg {
+        cmd.env("LATCHKEY__DATABASE__URL", &pg.url)
+            .env("LATCHKEY__SECURITY__MASTER_KEY", test_master_key());
+    }
+}
+
+fn run(data: &TestData, args: &[&str]) -> Output {
+    let mut cmd = latchkey(data.dir.path());
+    data_env(&mut cmd, data);
+    cmd.args(args).output().expect("run latchkey")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+async fn tenant_and_key_commands_work_with_json(backend: Backend) {
+    let data = TestData::new(backend, CacheKind::Memory).await;
+    let created = json(&run(
+        &data,
+        &["tenant", "create", "acme", "--name", "Acme Corp", "--json"],
+    ));
+    assert_eq!(created["slug"], "acme");
+    assert_eq!(created["display_name"], "Acme Corp");
+    assert_eq!(created["issuer"], "http://localhost:8080/t/acme");
+    let list = json(&run(&data, &["tenant", "list", "--json"]));
+    let slugs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        slugs,
+        ["acme", "default"],
+        "the first command of a fresh install also creates 'default'"
+    );
+    assert_eq!(
+        json(&run(&data, &["tenant", "show", "acme", "--json"]))["id"],
+        created["id"]
+    );
+
+    let dup = run(&data, &["tenant", "create", "acme"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let bad = run(&data, &["tenant", "create", "Bad_Slug"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid tenant name"));
+
+    let keys = json(&run(&data, &["keys", "list", "--tenant", "acme", "--json"]));
+    assert_eq!(keys.as_array().unwrap().len(), 6);
+    let rotated = json(&run(
+        &data,
+        &[
+            "keys", "rotate", "--tenant", "acme", "--alg", "RS256", "--json",
+        ],
+    ));
+    assert_eq!(rotated.as_array().unwrap().len(), 1);
+    let retired = rotated[0]["retired"].as_str().unwrap();
+    let keys = json(&run(&data, &["keys", "list", "--tenant", "acme", "--json"]));
+    let entry = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == retired)
+        .unwrap();
+    assert_eq!(entry["state"], "retired");
+    assert!(entry["expires_at"].is_string());
+    let text = run(&data, &["keys", "list", "--tenant", "acme"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("retired"));
+
+    let refused = run(&data, &["tenant", "delete", "acme"]);
+    assert!(!refused.status.success(), "deletion needs --yes");
+    assert_eq!(
+        json(&run(
+            &data,
+            &["tenant", "delete", "acme", "--yes", "--json"]
+        ))["deleted"],
+        "acme"
+    );
+    assert!(!run(&data, &["tenant", "show", "acme"]).status.success());
+    let migrated = json(&run(&data, &["migrate", "--json"]));
+    assert_eq!(migrated["applied"], serde_json::json!([]));
+}
+
+/// A free loopback port (racy in theory; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `latchkey serve` child, killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn serve(mut cmd: Command, port: u16) -> Served {
+    cmd.arg("serve")
+        .env("LATCHKEY__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let served = Served {
+        child: cmd.spawn().expect("spawn serve"),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let health = format!("{}/healthz", served.base);
+    let up = eventually(Duration::from_secs(60), || {
+        let health = health.clone();
+        async move { reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(up, "latchkey serve did not come up on {port}");
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_with_no_configuration_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let first = serve(latchkey(dir.path()), port).await;
+    let elapsed = started.elapsed();
+    let doc: serde_json::Value = reqwest::get(format!(
+        "{}/t/default/.well-known/openid-configuration",
+        first.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        doc["issuer"], "http://localhost:8080/t/default",
+        "public_url defaults to http://localhost:8080"
+    );
+    let jwks_before: serde_json::Value = reqwest::get(format!("{}/t/default/jwks", first.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(first);
+    let data = dir.path().join("latchkey-data");
+    assert!(data.join("latchkey.db").is_file());
+    assert!(data.join("master.key").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the master key file is private");
+    }
+    {
+        use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let mut conn =
+            SqliteConnection::establish(&data.join("latchkey.db").to_string_lossy()).unwrap();
+        let mode: Vec<Mode> = diesel::sql_query("PRAGMA journal_mode")
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(mode[0].journal_mode, "wal");
+    }
+    let second = serve(latchkey(dir.path()), port).await;
+    let jwks_after: serde_json::Value = reqwest::get(format!("{}/t/default/jwks", second.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks_before, jwks_after, "a restart keeps tenants and keys");
+    eprintln!("zero-config start to healthy: {elapsed:?}");
+}
+
+fn one_line_failure(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, got success");
+    assert!(stderr.contains(needle), "stderr lacks {needle}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn start_up_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("127.0.0.1:{}", free_port());
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env(
+            "LATCHKEY__DATABASE__URL",
+            format!("postgres://postgres@{dead}/x"),
+        )
+        .env("LATCHKEY__SECURITY__MASTER_KEY", test_master_key())
+        .output()
+        .unwrap();
+    one_line_failure(&out, "database.url");
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env(
+            "LATCHKEY__DATABASE__URL",
+            format!("postgres://postgres@{dead}/x"),
+        )
+        .output()
+        .unwrap();
+    one_line_failure(&out, "security.master_key");
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env("LATCHKEY__REDIS__URL", format!("redis://{dead}"))
+        .output()
+        .unwrap();
+    one_line_failure(&out, "redis.url");
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env("LATCHKEY__SERVER__PUBLIC_URL", "::nope")
+        .output()
+        .unwrap();
+    one_line_failure(&out, "server.public_url");
+    assert_eq!(out.status.code(), Some(2));
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env("LATCHKEY__SERVER__TYPO", "1")
+        .output()
+        .unwrap();
+    one_line_failure(&out, "typo");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = latchkey(dir.path())
+        .args(["serve"])
+        .env(
+            "LATCHKEY__SERVER__BIND",
+            busy.local_addr().unwrap().to_string(),
+        )
+        .output()
+        .unwrap();
+    one_line_failure(&out, "server.bind");
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = latchkey(dir.path())
+        .args(["config", "check"])
+        .env(
+            "LATCHKEY__DATABASE__URL",
+            "postgres://lk:hunter2@db.internal/lk",
+        )
+        .env(
+            "LATCHKEY__ADMIN__TOKEN",
+            "a-very-secret-admin-token-of-length-40!!",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("configuration is valid"));
+    assert!(text.contains("server.bind = \"127.0.0.1:8080\""), "{text}");
+    assert!(
+        text.contains("database.url = \"postgres://lk:********@db.internal/lk\""),
+        "{text}"
+    );
+    assert!(text.contains("admin.token = \"********\""), "{text}");
+    assert!(!text.contains("hunter2") && !text.contains("a-very-secret"));
+    let out = latchkey(dir.path())
+        .args(["config", "check", "--json"])
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["server"]["public_url"], "http://localhost:8080");
+    let out = latchkey(dir.path())
+        .args(["master-key", "generate"])
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(latchkey::crypto::MasterKey::from_base64(&key).is_ok());
+}

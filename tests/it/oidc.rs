@@ -1,0 +1,140 @@
+//! Discovery (OpenID Connect Discovery §4, RFC 8414 §3) and the JWKS (RFC 7517 §5).
+
+use serde_json::json;
+
+use crate::harness::{Backend, TestApp};
+
+backends!(
+    both_discovery_documents_describe_the_tenant,
+    jwks_publishes_public_keys_only,
+    jwks_supports_conditional_requests,
+    unknown_tenants_are_404_json,
+);
+
+async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.tenant("acme").await;
+    let issuer = app.issuer("acme");
+    let res = app.get("/t/acme/.well-known/openid-configuration").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let oidc: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        oidc,
+        json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": [],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        })
+    );
+    // RFC 8414 §3: the well-known suffix sits between host and issuer path; same issuer.
+    let rfc8414 = app
+        .get_json("/.well-known/oauth-authorization-server/t/acme")
+        .await;
+    assert_eq!(rfc8414, oidc);
+    // Each tenant is its own issuer.
+    let default = app
+        .get_json("/t/default/.well-known/openid-configuration")
+        .await;
+    assert_eq!(default["issuer"], app.issuer("default"));
+    // The jwks_uri it names works.
+    let jwks = app
+        .client
+        .get(oidc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+}
+
+async fn jwks_publishes_public_keys_only(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.get("/t/default/jwks").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "public, max-age=300");
+    let jwks: serde_json::Value = res.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        6,
+        "active and next key for each of three algorithms"
+    );
+    for key in keys {
+        let obj = key.as_object().unwrap();
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(
+                !obj.contains_key(private),
+                "private member {private} published: {key}"
+            );
+        }
+        assert_eq!(key["use"], "sig");
+        assert!(
+            key["kid"].as_str().is_some_and(|k| k.len() == 43),
+            "kid is an RFC 7638 thumbprint"
+        );
+        let (alg, kty) = (key["alg"].as_str().unwrap(), key["kty"].as_str().unwrap());
+        assert!(
+            matches!(
+                (alg, kty),
+                ("ES256", "EC") | ("RS256", "RSA") | ("EdDSA", "OKP")
+            ),
+            "{alg} {kty}"
+        );
+    }
+    let head = app
+        .client
+        .head(app.url("/t/default/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().await.unwrap().is_empty());
+}
+
+async fn jwks_supports_conditional_requests(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let first = app.get("/t/default/jwks").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(app.url("/t/default/jwks"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let t = app.default_tenant().await;
+    latchkey::keys::rotate(&app.state, t.id, &[]).await.unwrap();
+    let changed = app
+        .client
+        .get(app.url("/t/default/jwks"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "a rotation changes the validator");
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+}
+
+async fn unknown_tenants_are_404_json(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    for path in [
+        "/t/nope/jwks",
+        "/t/nope/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/t/nope",
+        "/t/NOT_A_SLUG/jwks",
+        "/t/-bad-/jwks",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
+    }
+    // A tenant created after a miss is found at once (negative cache entries are invalidated).
+    assert_eq!(app.get("/t/later/jwks").await.status(), 404);
+    app.tenant("later").await;
+    assert_eq!(app.get("/t/later/jwks").await.status(), 200);
+}
