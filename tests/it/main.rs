@@ -1,5 +1,13 @@
 //! The one integration-test binary; its folders mirror `src/`.
 
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::field_reassign_with_default,
+    reason = "test support code fails loudly by design"
+)]
+
 #[macro_use]
 mod harness;
 
