@@ -325,3 +325,49 @@ fn config_check_prints_the_effective_configuration_masked() {
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(latchkey::crypto::MasterKey::from_base64(&key).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = latchkey(dir.path());
+    cmd.arg("serve")
+        .env("LATCHKEY__LOG__FORMAT", "json")
+        .env("LATCHKEY__LOG__FILTER", "info")
+        .env_remove("RUST_LOG")
+        .env("LATCHKEY__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut served = Served { child: cmd.spawn().unwrap(), base: format!("http://127.0.0.1:{port}") };
+    let health = format!("{}/healthz", served.base);
+    assert!(eventually(Duration::from_secs(60), || {
+        let health = health.clone();
+        async move { reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await);
+    let res = reqwest::Client::new()
+        .get(format!("{}/t/default/jwks", served.base))
+        .header("x-request-id", "req-4242")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = served.child.kill();
+    let output = served.child.stderr.take().map(|mut e| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+        s
+    }).unwrap();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("latchkey listening"))));
+    let request = lines
+        .iter()
+        .find(|l| l["span"]["id"] == "req-4242")
+        .unwrap_or_else(|| panic!("no log line for the request: {output}"));
+    assert_eq!(request["fields"]["status"], 200);
+    assert_eq!(request["fields"]["route"], "/t/{tenant}/jwks");
+}
