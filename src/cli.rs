@@ -102,6 +102,9 @@ enum KeysCommand {
         /// Only these algorithms (ES256, RS256, EdDSA) [default: all].
         #[arg(long = "alg")]
         algs: Vec<SigningAlg>,
+        /// Promote next keys even if verifiers may not have fetched them yet (compromised key).
+        #[arg(long)]
+        force: bool,
     },
     /// Unpublish a next or retired key at once (tokens it signed stop verifying).
     Delete {
@@ -245,14 +248,16 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             }
         }
         Command::Migrate => {
-            let state = AppState::open(settings, Clock::System, false).await?;
-            let applied = state
-                .store
+            // Migrating needs neither the master key nor Redis.
+            let location = settings.database_location().map_err(|e| CliError(e.0))?;
+            let store = crate::store::Store::open(&location, 1)
+                .map_err(|e| CliError(format!("database.url: {e}")))?;
+            let applied = store
                 .migrate()
                 .await
                 .map_err(|e| CliError(format!("database.url: {e}")))?;
             if json {
-                print_json(&serde_json::json!({"applied": applied}))
+                print_json(&serde_json::json!({ "applied": applied }))
             } else {
                 if applied.is_empty() {
                     println!("database is up to date");
@@ -349,9 +354,13 @@ async fn keys_command(state: &AppState, command: KeysCommand, json: bool) -> Res
                 Ok(())
             }
         }
-        KeysCommand::Rotate { tenant, algs } => {
+        KeysCommand::Rotate {
+            tenant,
+            algs,
+            force,
+        } => {
             let tenant = tenants::get(state, &slug(&tenant)?).await?;
-            let done = keys::rotate(state, tenant.id, &algs).await?;
+            let done = keys::rotate(state, tenant.id, &algs, force).await?;
             if json {
                 print_json(&done)
             } else {

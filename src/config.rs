@@ -227,7 +227,9 @@ impl Settings {
                 if !p.is_file() {
                     return Err(bad("--config", format!("no file at {}", p.display())));
                 }
-                config::File::from(p).required(true)
+                config::File::from(p)
+                    .format(config::FileFormat::Toml)
+                    .required(true)
             }
             None => config::File::with_name(DEFAULT_CONFIG_FILE)
                 .format(config::FileFormat::Toml)
@@ -298,7 +300,7 @@ impl Settings {
         })
     }
 
-    /// The public base URL, without a trailing slash.
+    /// The public base URL, validated.
     pub fn public_url(&self) -> Result<Url, ConfigError> {
         let key = "server.public_url";
         let url = Url::parse(&self.server.public_url).map_err(|e| bad(key, e))?;
@@ -355,7 +357,13 @@ impl Settings {
         };
         let parsed =
             Url::parse(url.expose()).map_err(|e| bad("redis.url", format!("not a URL ({e})")))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host_str().is_none() {
+        if parsed.scheme() == "rediss" {
+            return Err(bad(
+                "redis.url",
+                "rediss:// (TLS) is not supported yet; reach Redis over a private network or a TLS tunnel",
+            ));
+        }
+        if parsed.scheme() != "redis" || parsed.host_str().is_none() {
             return Err(bad("redis.url", "must be redis://HOST[:PORT][/DB]"));
         }
         Ok(Some(parsed))

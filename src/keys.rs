@@ -217,20 +217,44 @@ pub async fn list(state: &AppState, tenant: TenantId) -> Result<Vec<SigningKey>,
 }
 
 /// Rotates the given algorithms (all when empty) of one tenant now.
+///
+/// A next key is promoted only once it has been published for `keys.jwks_max_age_secs` plus
+/// `cache.hot_ttl_secs`, so every verifier's cached JWKS knows it before it signs; `force`
+/// skips that wait (for a compromised active key).
 pub async fn rotate(
     state: &AppState,
     tenant: TenantId,
     algs: &[SigningAlg],
+    force: bool,
 ) -> Result<Vec<Rotation>, ServiceError> {
     repair(state, tenant).await?;
-    let algs = if algs.is_empty() {
-        SigningAlg::ALL
-    } else {
-        algs
-    };
+    let algs: Vec<SigningAlg> = SigningAlg::ALL
+        .iter()
+        .copied()
+        .filter(|alg| algs.is_empty() || algs.contains(alg))
+        .collect();
     let stored = state.store.signing_keys(tenant).await?;
+    let now = state.clock.now();
+    let settle =
+        i64::try_from(state.settings.keys.jwks_max_age_secs + state.settings.cache.hot_ttl_secs)
+            .unwrap_or(i64::MAX);
+    if !force {
+        for alg in &algs {
+            if let Some(next) = stored
+                .iter()
+                .find(|k| k.key.alg == *alg && k.key.state == KeyState::Next)
+                && next.key.created_at.saturating_add(settle) > now
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "the next {alg} key was published {}s ago and verifiers may cache the JWKS \
+                     for {settle}s; wait, or force the rotation",
+                    now - next.key.created_at
+                )));
+            }
+        }
+    }
     let mut done = Vec::new();
-    for alg in algs {
+    for alg in &algs {
         let find = |st: KeyState| {
             stored
                 .iter()

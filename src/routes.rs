@@ -1,30 +1,57 @@
 //! The one route table. Every path answers unknown methods with 405 and unknown paths with 404,
-//! in the error format of its surface; malformed bodies, paths and queries are 400s.
+//! in the error format of its surface; malformed bodies, paths and queries are 400s, bodies
+//! over [`MAX_BODY`] 413s.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ALLOW;
-use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, guard, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, error, guard, web};
 
 use crate::error::{ErrorCode, OAuthError, Problem};
 use crate::{admin, oidc, ops};
 
-/// Request bodies above this are refused (413) before they are read.
-const MAX_BODY: usize = 64 * 1024;
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+fn json_overflow(e: &error::JsonPayloadError) -> bool {
+    matches!(
+        e,
+        error::JsonPayloadError::Overflow { .. }
+            | error::JsonPayloadError::OverflowKnownLength { .. }
+    )
+}
+
+fn form_overflow(e: &error::UrlencodedError) -> bool {
+    matches!(e, error::UrlencodedError::Overflow { .. })
+}
+
+fn oauth_body_error(overflow: bool, e: impl std::fmt::Display) -> actix_web::Error {
+    if overflow {
+        OAuthError::invalid_request("request body too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into()
+    } else {
+        OAuthError::invalid_request(format!("malformed request body: {e}")).into()
+    }
+}
+
+fn problem_body_error(overflow: bool, e: impl std::fmt::Display) -> actix_web::Error {
+    if overflow {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into()
+    } else {
+        Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")).into()
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(MAX_BODY)
-            .error_handler(|e, _| {
-                OAuthError::invalid_request(format!("malformed JSON body: {e}")).into()
-            }),
+            .error_handler(|e, _| oauth_body_error(json_overflow(&e), e)),
     )
     .app_data(
         web::FormConfig::default()
             .limit(MAX_BODY)
-            .error_handler(|e, _| {
-                OAuthError::invalid_request(format!("malformed form body: {e}")).into()
-            }),
+            .error_handler(|e, _| oauth_body_error(form_overflow(&e), e)),
     )
     .app_data(
         web::PathConfig::default()
@@ -56,10 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY)
-                    .error_handler(|e, _| {
-                        Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
-                            .into()
-                    }),
+                    .error_handler(|e, _| problem_body_error(json_overflow(&e), e)),
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| {
                 Problem::new(StatusCode::NOT_FOUND, "no such resource").into()

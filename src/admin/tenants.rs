@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{KeyView, TenantView};
@@ -10,6 +11,7 @@ use crate::app::AppState;
 use crate::error::Problem;
 use crate::http::Admin;
 use crate::model::{SigningAlg, TenantSlug};
+use crate::routes::MAX_BODY;
 use crate::{keys, tenants};
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +27,26 @@ pub struct RotateRequest {
     /// Algorithms to rotate; all when absent or empty.
     #[serde(default)]
     algorithms: Vec<SigningAlg>,
+    /// Promote next keys even if verifiers may not have fetched them yet.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes.
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Problem> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn slug(raw: &str) -> Result<TenantSlug, Problem> {
@@ -93,8 +115,9 @@ pub async fn rotate_keys(
     _: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    let body = read_body(payload).await?;
     // An empty body rotates everything; a malformed one must not.
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
@@ -104,7 +127,7 @@ pub async fn rotate_keys(
         })?
     };
     let tenant = tenants::get(&state, &slug(&path)?).await?;
-    let done = keys::rotate(&state, tenant.id, &request.algorithms).await?;
+    let done = keys::rotate(&state, tenant.id, &request.algorithms, request.force).await?;
     Ok(HttpResponse::Ok().json(done))
 }
 

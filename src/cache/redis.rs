@@ -73,7 +73,7 @@ impl RedisCache {
             .map_err(|_| CacheError("redis subscribe timed out".into()))?
     }
 
-    /// Deletes every key under this cache's prefix (test clean-up and `latchkey` resets).
+    /// Deletes every key under this cache's prefix (used to clean up after tests).
     pub async fn clear_prefix(&self) -> Result<u64, CacheError> {
         let pattern = format!("{}*", self.prefix);
         self.run(async |c| {

@@ -107,6 +107,7 @@ impl Db {
                     .map(Db::Pg)
             }
             DatabaseLocation::Sqlite(path) => {
+                ensure_parent(path)?;
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.custom_setup = Box::new(|url| {
                     let url = url.to_owned();

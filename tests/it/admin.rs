@@ -151,9 +151,16 @@ async fn admin_manages_keys(backend: Backend) {
             .all(|k| k.get("public_jwk").is_none() && k["kid"].is_string())
     );
 
-    let rotated = app
+    let early = app
         .admin(Method::POST, "/admin/tenants/default/keys/rotate")
         .json(&json!({"algorithms": ["ES256"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 409, "next keys were just published");
+    let rotated = app
+        .admin(Method::POST, "/admin/tenants/default/keys/rotate")
+        .json(&json!({"algorithms": ["ES256"], "force": true}))
         .send()
         .await
         .unwrap();
@@ -161,6 +168,7 @@ async fn admin_manages_keys(backend: Backend) {
     let rotations: serde_json::Value = rotated.json().await.unwrap();
     assert_eq!(rotations.as_array().unwrap().len(), 1);
     let retired = rotations[0]["retired"].as_str().unwrap().to_owned();
+    app.state.clock.advance(3600);
     let all = app
         .admin(Method::POST, "/admin/tenants/default/keys/rotate")
         .send()
@@ -183,6 +191,14 @@ async fn admin_manages_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bad_alg.status(), 400);
+    let huge = app
+        .admin(Method::POST, "/admin/tenants/default/keys/rotate")
+        .body(vec![b' '; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert_eq!(huge.headers()["content-type"], "application/problem+json");
 
     // A retired key can be unpublished at once, but only through its own tenant.
     let other = app

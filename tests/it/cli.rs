@@ -50,6 +50,15 @@ fn json(output: &Output) -> serde_json::Value {
 
 async fn tenant_and_key_commands_work_with_json(backend: Backend) {
     let data = TestData::new(backend, CacheKind::Memory).await;
+    let migrated = json(&run(&data, &["migrate", "--json"]));
+    assert_eq!(
+        migrated["applied"].as_array().unwrap().len(),
+        1,
+        "a fresh database is migrated"
+    );
+    let early = run(&data, &["keys", "rotate", "--tenant", "default"]);
+    assert!(!early.status.success(), "next keys were just published");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("force"));
     let created = json(&run(
         &data,
         &["tenant", "create", "acme", "--name", "Acme Corp", "--json"],
@@ -86,7 +95,7 @@ async fn tenant_and_key_commands_work_with_json(backend: Backend) {
     let rotated = json(&run(
         &data,
         &[
-            "keys", "rotate", "--tenant", "acme", "--alg", "RS256", "--json",
+            "keys", "rotate", "--tenant", "acme", "--alg", "RS256", "--force", "--json",
         ],
     ));
     assert_eq!(rotated.as_array().unwrap().len(), 1);
@@ -338,13 +347,18 @@ async fn json_logs_carry_the_request_id() {
         .env("LATCHKEY__SERVER__BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut served = Served { child: cmd.spawn().unwrap(), base: format!("http://127.0.0.1:{port}") };
+    let mut served = Served {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let health = format!("{}/healthz", served.base);
-    assert!(eventually(Duration::from_secs(60), || {
-        let health = health.clone();
-        async move { reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) }
-    })
-    .await);
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let health = health.clone();
+            async move { reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await
+    );
     let res = reqwest::Client::new()
         .get(format!("{}/t/default/jwks", served.base))
         .header("x-request-id", "req-4242")
@@ -354,16 +368,27 @@ async fn json_logs_carry_the_request_id() {
     assert_eq!(res.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = served.child.kill();
-    let output = served.child.stderr.take().map(|mut e| {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
-        s
-    }).unwrap();
+    let output = served
+        .child
+        .stderr
+        .take()
+        .map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+            s
+        })
+        .unwrap();
     let lines: Vec<serde_json::Value> = output
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
         .collect();
-    assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("latchkey listening"))));
+    assert!(lines.iter().any(|l| {
+        l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("latchkey listening"))
+    }));
     let request = lines
         .iter()
         .find(|l| l["span"]["id"] == "req-4242")

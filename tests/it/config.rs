@@ -86,6 +86,7 @@ fn bad_values_name_the_setting() {
         ("[database]\nurl = \"mysql://x/y\"\n", "database.url"),
         ("[database]\nurl = \"postgres://\"\n", "database.url"),
         ("[redis]\nurl = \"http://x\"\n", "redis.url"),
+        ("[redis]\nurl = \"rediss://x\"\n", "redis.url"),
         ("[keys]\nrsa_bits = 1024\n", "keys.rsa_bits"),
         (
             "[keys]\njwks_max_age_secs = 99999999999\n",

@@ -8,6 +8,7 @@ use latchkey::model::{KeyState, SigningAlg};
 use crate::harness::{Backend, TestApp};
 
 backends!(
+    rotation_waits_until_verifiers_can_know_the_next_key,
     rotation_promotes_the_published_next_key,
     scheduled_rotation_and_purge_follow_the_clock,
     concurrent_rotations_rotate_once,
@@ -25,11 +26,36 @@ fn kids(jwks: &serde_json::Value) -> HashSet<String> {
         .collect()
 }
 
+async fn rotation_waits_until_verifiers_can_know_the_next_key(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let t = app.default_tenant().await;
+    let refused = latchkey::keys::rotate(&app.state, t.id, &[], false).await;
+    assert!(
+        matches!(refused, Err(latchkey::error::ServiceError::Conflict(_))),
+        "{refused:?}"
+    );
+    let settings = &app.state.settings;
+    app.state
+        .clock
+        .advance((settings.keys.jwks_max_age_secs + settings.cache.hot_ttl_secs) as i64);
+    let done = latchkey::keys::rotate(
+        &app.state,
+        t.id,
+        &[SigningAlg::Es256, SigningAlg::Es256],
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.len(), 1, "an algorithm named twice rotates once");
+}
+
 async fn rotation_promotes_the_published_next_key(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
     let before = kids(&app.get_json("/t/default/jwks").await);
-    let rotations = latchkey::keys::rotate(&app.state, t.id, &[]).await.unwrap();
+    let rotations = latchkey::keys::rotate(&app.state, t.id, &[], true)
+        .await
+        .unwrap();
     assert_eq!(rotations.len(), 3);
     let after = kids(&app.get_json("/t/default/jwks").await);
     for r in &rotations {
@@ -51,7 +77,7 @@ async fn rotation_promotes_the_published_next_key(backend: Backend) {
         assert_eq!(k.expires_at, Some(k.retired_at.unwrap() + retention));
     }
     // Only some algorithms.
-    let only = latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Rs256])
+    let only = latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Rs256], true)
         .await
         .unwrap();
     assert_eq!(only.len(), 1);
@@ -103,8 +129,8 @@ async fn concurrent_rotations_rotate_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
     let (a, b) = tokio::join!(
-        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256]),
-        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256]),
+        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256], true),
+        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256], true),
     );
     let ok = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
     assert!(ok >= 1);

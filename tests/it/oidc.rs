@@ -107,7 +107,9 @@ async fn jwks_supports_conditional_requests(backend: Backend) {
         .unwrap();
     assert_eq!(again.status(), 304);
     let t = app.default_tenant().await;
-    latchkey::keys::rotate(&app.state, t.id, &[]).await.unwrap();
+    latchkey::keys::rotate(&app.state, t.id, &[], true)
+        .await
+        .unwrap();
     let changed = app
         .client
         .get(app.url("/t/default/jwks"))

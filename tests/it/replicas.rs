@@ -62,6 +62,7 @@ async fn a_key_rotated_through_one_process_is_served_by_the_other() {
     let rotations: serde_json::Value = client
         .post(format!("{}/admin/tenants/default/keys/rotate", a.base))
         .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"force": true}))
         .send()
         .await
         .unwrap()
@@ -129,7 +130,9 @@ async fn replicas_sharing_a_cache_see_each_others_changes(kind: CacheKind) {
     let b = TestApp::start_with(data.clone(), settings, shared).await;
     let before = kids(&b.client, &b.url("/t/default/jwks")).await;
     let t = a.default_tenant().await;
-    let rotations = latchkey::keys::rotate(&a.state, t.id, &[]).await.unwrap();
+    let rotations = latchkey::keys::rotate(&a.state, t.id, &[], true)
+        .await
+        .unwrap();
     let url = b.url("/t/default/jwks");
     let ok = eventually(Duration::from_secs(10), || {
         let (client, url, rotations) = (b.client.clone(), url.clone(), rotations.clone());
