@@ -182,5 +182,15 @@ lk_say "Redis:      $(lk_mask_url "$redis_url") ($redis_source)"
 
 lk_say "cargo build --workspace --bins"
 cargo build --workspace --bins
-lk_say "cargo test --workspace $*"
-cargo test --workspace "$@"
+lk_say "cargo test --workspace --all-targets $*"
+# --all-targets: every unit and integration test, without the (empty) doc-test run, so the
+# runner's closing line reports the tests that ran.
+log=$(mktemp /tmp/latchkey-test-log.XXXXXX)
+status=0
+cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+echo
+# The plain closing line: totals over every test binary.
+awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

@@ -507,3 +507,13 @@ where
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
 }
+
+/// The `kid`s of a JWKS document.
+pub fn kids(jwks: &serde_json::Value) -> std::collections::HashSet<String> {
+    jwks["keys"]
+        .as_array()
+        .expect("a JWKS")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("a kid").to_owned())
+        .collect()
+}

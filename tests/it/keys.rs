@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use latchkey::model::{KeyState, SigningAlg};
 
-use crate::harness::{Backend, TestApp};
+use crate::harness::{Backend, TestApp, kids};
 
 backends!(
     rotation_waits_until_verifiers_can_know_the_next_key,
@@ -16,15 +16,6 @@ backends!(
     sealed_keys_are_bound_to_their_master_key,
     missing_keys_are_repaired,
 );
-
-fn kids(jwks: &serde_json::Value) -> HashSet<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn rotation_waits_until_verifiers_can_know_the_next_key(backend: Backend) {
     let app = TestApp::start(backend).await;

@@ -13,12 +13,7 @@ use crate::harness::{
 
 async fn kids(client: &reqwest::Client, url: &str) -> HashSet<String> {
     let jwks: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
+    crate::harness::kids(&jwks)
 }
 
 /// Two `latchkey serve` processes started together on a fresh PostgreSQL database and one Redis:
