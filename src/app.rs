@@ -20,11 +20,16 @@ use crate::{routes, tenants};
 
 /// Upper bound on hot-copy entries per map (tenants, key sets).
 const HOT_ENTRIES: usize = 10_000;
+/// Upper bound on remembered unknown tenant names.
+const MISSING_ENTRIES: usize = 1_000;
 
 /// This replica's hot copies of tenants and keys.
 pub struct HotCopies {
-    /// By slug; `None` caches "no such tenant".
-    pub tenants: HotMap<String, Option<Tenant>>,
+    /// By slug.
+    pub tenants: HotMap<String, Tenant>,
+    /// Slugs known not to exist: kept apart and small, so a flood of made-up names cannot
+    /// push real tenants out.
+    pub missing: HotMap<String, ()>,
     pub keys: HotMap<TenantId, Arc<KeySet>>,
 }
 
@@ -115,6 +120,7 @@ impl AppState {
             master_key,
             hot: Arc::new(HotCopies {
                 tenants: HotMap::new(ttl, HOT_ENTRIES),
+                missing: HotMap::new(ttl, MISSING_ENTRIES),
                 keys: HotMap::new(ttl, HOT_ENTRIES),
             }),
             metrics: Arc::new(Metrics::new()),

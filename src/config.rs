@@ -269,6 +269,36 @@ impl Settings {
         if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
             return Err(bad("keys.rsa_bits", "must be 2048, 3072 or 4096"));
         }
+        const TEN_YEARS: u64 = 10 * 366 * 86_400;
+        for (key, value) in [
+            ("cache.hot_ttl_secs", self.cache.hot_ttl_secs),
+            (
+                "keys.rotation_interval_secs",
+                self.keys.rotation_interval_secs,
+            ),
+            ("keys.retention_secs", self.keys.retention_secs),
+            ("keys.check_interval_secs", self.keys.check_interval_secs),
+            ("keys.jwks_max_age_secs", self.keys.jwks_max_age_secs),
+        ] {
+            if value > TEN_YEARS {
+                return Err(bad(key, "must be at most ten years"));
+            }
+        }
+        // A verifier's cache and a replica's hot copy must both have seen a key before it
+        // signs, and still see a retired key while tokens it signed may be presented.
+        let settle = self.keys.jwks_max_age_secs + self.cache.hot_ttl_secs;
+        if self.keys.rotation_interval_secs <= settle {
+            return Err(bad(
+                "keys.rotation_interval_secs",
+                "must be longer than keys.jwks_max_age_secs + cache.hot_ttl_secs",
+            ));
+        }
+        if self.keys.retention_secs < settle {
+            return Err(bad(
+                "keys.retention_secs",
+                "must be at least keys.jwks_max_age_secs + cache.hot_ttl_secs",
+            ));
+        }
         if self.keys.check_interval_secs == 0 {
             return Err(bad("keys.check_interval_secs", "must be at least 1"));
         }
@@ -312,6 +342,13 @@ impl Settings {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad(key, "must not carry credentials"));
+        }
+        // Routes and the RFC 8414 well-known location are mounted at the root.
+        if url.path() != "/" {
+            return Err(bad(
+                key,
+                "must not have a path (serve latchkey at the root of its host)",
+            ));
         }
         Ok(url)
     }

@@ -39,7 +39,11 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = request_id(&req);
-    let method = req.method().to_string();
+    // Metric labels take known methods only: arbitrary tokens would grow series without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.path());
     let metrics = req
         .app_data::<web::Data<AppState>>()

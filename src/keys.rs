@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::crypto::{b64url, sha256};
 use crate::error::ServiceError;
 use crate::jose::{self, GeneratedKey, LoadedSigner};
-use crate::model::{KeyState, NewSigningKey, SigningAlg, SigningKey, TenantId};
+use crate::model::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey, TenantId};
 use crate::store::StoreError;
 use crate::tenants;
 
@@ -139,6 +139,7 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
     if let Some(hit) = state.hot.keys.get(&tenant) {
         return Ok(hit);
     }
+    let generation = state.hot.keys.generation();
     repair(state, tenant).await?;
     let stored = state.store.signing_keys(tenant).await?;
     let mut signers = Vec::new();
@@ -169,7 +170,7 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
         etag,
         signers,
     });
-    state.hot.keys.insert(tenant, set.clone());
+    state.hot.keys.insert_if(generation, tenant, set.clone());
     Ok(set)
 }
 
@@ -234,23 +235,9 @@ pub async fn rotate(
         .filter(|alg| algs.is_empty() || algs.contains(alg))
         .collect();
     let stored = state.store.signing_keys(tenant).await?;
-    let now = state.clock.now();
-    let settle =
-        i64::try_from(state.settings.keys.jwks_max_age_secs + state.settings.cache.hot_ttl_secs)
-            .unwrap_or(i64::MAX);
     if !force {
         for alg in &algs {
-            if let Some(next) = stored
-                .iter()
-                .find(|k| k.key.alg == *alg && k.key.state == KeyState::Next)
-                && next.key.created_at.saturating_add(settle) > now
-            {
-                return Err(ServiceError::Conflict(format!(
-                    "the next {alg} key was published {}s ago and verifiers may cache the JWKS \
-                     for {settle}s; wait, or force the rotation",
-                    now - next.key.created_at
-                )));
-            }
+            settled(state, &stored, *alg)?;
         }
     }
     let mut done = Vec::new();
@@ -266,7 +253,12 @@ pub async fn rotate(
                 "{alg} keys changed during rotation; retry"
             )));
         };
-        let new_next = rotate_one(state, tenant, *alg, &active).await?;
+        let rotated = rotate_one(state, tenant, *alg, &active).await;
+        // Announce what did rotate, even if a later algorithm fails.
+        if rotated.is_ok() || !done.is_empty() {
+            tenants::announce(state, tenant, None).await;
+        }
+        let new_next = rotated?;
         done.push(Rotation {
             alg: *alg,
             retired: active,
@@ -274,8 +266,38 @@ pub async fn rotate(
             next: new_next,
         });
     }
-    tenants::announce(state, tenant, None).await;
     Ok(done)
+}
+
+/// Refuses to promote `alg`'s next key until it has been published for
+/// `keys.jwks_max_age_secs + cache.hot_ttl_secs`, so no verifier meets an unknown signing key.
+fn settled(
+    state: &AppState,
+    stored: &[SealedSigningKey],
+    alg: SigningAlg,
+) -> Result<(), ServiceError> {
+    let now = state.clock.now();
+    let settle = i64::try_from(
+        state
+            .settings
+            .keys
+            .jwks_max_age_secs
+            .saturating_add(state.settings.cache.hot_ttl_secs),
+    )
+    .unwrap_or(i64::MAX);
+    match stored
+        .iter()
+        .find(|k| k.key.alg == alg && k.key.state == KeyState::Next)
+    {
+        Some(next) if next.key.created_at.saturating_add(settle) > now => {
+            Err(ServiceError::Conflict(format!(
+                "the next {alg} key was published {}s ago and verifiers may cache the JWKS \
+                 for {settle}s; wait, or force the rotation",
+                now - next.key.created_at
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// One compare-and-swap rotation; returns the new next key's kid.
@@ -319,7 +341,12 @@ pub async fn delete(state: &AppState, tenant: TenantId, kid: &str) -> Result<(),
             "the active key signs; rotate before deleting it".into(),
         ));
     }
-    state.store.delete_signing_key(tenant, kid).await?;
+    // The store refuses active keys itself: a rotation may have promoted this one meanwhile.
+    if !state.store.delete_signing_key(tenant, kid).await? {
+        return Err(ServiceError::Conflict(
+            "the key became active meanwhile; rotate before deleting it".into(),
+        ));
+    }
     tenants::announce(state, tenant, None).await;
     Ok(())
 }
@@ -334,6 +361,11 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
         .keys_due_for_rotation(now.saturating_sub(interval))
         .await?
     {
+        // A next key published only recently (say, after an operator deleted one) waits.
+        let stored = state.store.signing_keys(due.tenant).await?;
+        if settled(state, &stored, due.alg).is_err() {
+            continue;
+        }
         match rotate_one(state, due.tenant, due.alg, &due.kid).await {
             Ok(_) => {
                 report.rotated += 1;

@@ -104,25 +104,33 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()),
         tokio::time::timeout(PROBE_TIMEOUT, state.cache.ping()),
     );
-    let check = |backend: &str,
+    // The detail (hosts, users, paths) goes to the log only.
+    let check = |what: &str,
+                 backend: &str,
                  outcome: Result<Result<(), String>, tokio::time::error::Elapsed>| {
-        match outcome {
-            Ok(Ok(())) => (true, json!({"backend": backend, "status": "up"})),
-            Ok(Err(e)) => (
-                false,
-                json!({"backend": backend, "status": "down", "error": e}),
-            ),
-            Err(_) => (
-                false,
-                json!({"backend": backend, "status": "down", "error": "timed out"}),
-            ),
-        }
+        let reason = match outcome {
+            Ok(Ok(())) => return (true, json!({"backend": backend, "status": "up"})),
+            Ok(Err(e)) => {
+                tracing::warn!(dependency = what, error = %e, "readiness check failed");
+                "unreachable"
+            }
+            Err(_) => {
+                tracing::warn!(dependency = what, "readiness check timed out");
+                "timed out"
+            }
+        };
+        (
+            false,
+            json!({"backend": backend, "status": "down", "reason": reason}),
+        )
     };
     let (db_up, db_json) = check(
+        "database",
         state.store.location().backend(),
         db.map(|r| r.map_err(|e| e.to_string())),
     );
     let (cache_up, cache_json) = check(
+        "cache",
         state.cache.backend(),
         cache.map(|r| r.map_err(|e| e.to_string())),
     );

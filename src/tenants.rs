@@ -22,14 +22,22 @@ struct Invalidation {
 
 /// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
 pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>, ServiceError> {
-    if let Some(hit) = state.hot.tenants.get(&slug.as_str().to_owned()) {
-        return Ok(hit);
+    let key = slug.as_str().to_owned();
+    if let Some(hit) = state.hot.tenants.get(&key) {
+        return Ok(Some(hit));
     }
+    if state.hot.missing.get(&key).is_some() {
+        return Ok(None);
+    }
+    let (found_gen, missing_gen) = (
+        state.hot.tenants.generation(),
+        state.hot.missing.generation(),
+    );
     let found = state.store.tenant_by_slug(slug).await?;
-    state
-        .hot
-        .tenants
-        .insert(slug.as_str().to_owned(), found.clone());
+    match &found {
+        Some(tenant) => state.hot.tenants.insert_if(found_gen, key, tenant.clone()),
+        None => state.hot.missing.insert_if(missing_gen, key, ()),
+    }
     Ok(found)
 }
 
@@ -128,12 +136,10 @@ fn evict(state: &AppState, message: &Invalidation) {
         .hot
         .keys
         .retain(|id, _| id.uuid() != message.tenant_id);
-    match &message.slug {
-        Some(slug) => state.hot.tenants.remove(slug),
-        None => state
-            .hot
-            .tenants
-            .retain(|_, t| t.as_ref().is_none_or(|t| t.id.uuid() != message.tenant_id)),
+    // Key changes carry no slug: the tenant itself is unchanged.
+    if let Some(slug) = &message.slug {
+        state.hot.tenants.remove(slug);
+        state.hot.missing.remove(slug);
     }
 }
 
@@ -159,6 +165,7 @@ pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
                 // Messages were missed: forget everything.
                 Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => {
                     state.hot.tenants.clear();
+                    state.hot.missing.clear();
                     state.hot.keys.clear();
                 }
                 Err(RecvError::Closed) => return,

@@ -157,16 +157,16 @@ impl SharedState for RedisCache {
 
     async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
         let key = self.key(key);
-        // MULTI: INCR, then PEXPIRE NX (Redis >= 7) sets the window only on the first increment.
-        let (count, _): (i64, i64) = self
+        // One atomic script: the window starts with the first increment (works on any Redis).
+        const SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
+             if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
+        let count: i64 = self
             .run(async |c| {
-                redis::pipe()
-                    .atomic()
-                    .incr(&key, 1)
-                    .cmd("PEXPIRE")
+                redis::cmd("EVAL")
+                    .arg(SCRIPT)
+                    .arg(1)
                     .arg(&key)
                     .arg(ttl_ms(window))
-                    .arg("NX")
                     .query_async(c)
                     .await
             })

@@ -23,9 +23,11 @@ pub async fn jwks(
         .headers()
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
+        // RFC 9110 §13.1.2: If-None-Match uses the weak comparison (ignore W/).
         .is_some_and(|v| {
             v.split(',')
-                .any(|tag| tag.trim() == set.etag || tag.trim() == "*")
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == set.etag)
         });
     let mut response = if not_modified {
         HttpResponse::NotModified()

@@ -89,6 +89,19 @@ fn bad_values_name_the_setting() {
         ("[redis]\nurl = \"rediss://x\"\n", "redis.url"),
         ("[keys]\nrsa_bits = 1024\n", "keys.rsa_bits"),
         (
+            "[server]\npublic_url = \"https://id.example.com/auth\"\n",
+            "server.public_url",
+        ),
+        ("[keys]\nretention_secs = 0\n", "keys.retention_secs"),
+        (
+            "[keys]\nrotation_interval_secs = 300\n",
+            "keys.rotation_interval_secs",
+        ),
+        (
+            "[cache]\nhot_ttl_secs = 999999999999\n",
+            "cache.hot_ttl_secs",
+        ),
+        (
             "[keys]\njwks_max_age_secs = 99999999999\n",
             "keys.jwks_max_age_secs",
         ),

@@ -106,6 +106,14 @@ async fn jwks_supports_conditional_requests(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    let weak = app
+        .client
+        .get(app.url("/t/default/jwks"))
+        .header("if-none-match", format!("\"other\", W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 304, "If-None-Match compares weakly");
     let t = app.default_tenant().await;
     latchkey::keys::rotate(&app.state, t.id, &[], true)
         .await

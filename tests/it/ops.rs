@@ -40,6 +40,14 @@ async fn metrics_count_requests_per_route(backend: Backend) {
     }
     app.get("/t/missing/jwks").await;
     app.get("/no/such/path").await;
+    for i in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        app.client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+    }
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);
     assert!(
@@ -61,6 +69,12 @@ async fn metrics_count_requests_per_route(backend: Backend) {
     assert!(
         text.contains(r#"route="unmatched",status="404"} 1"#),
         "unknown paths share one label"
+    );
+    assert!(
+        text.contains(
+            r#"latchkey_http_requests_total{method="OTHER",route="/healthz",status="405"} 5"#
+        ),
+        "unknown methods share one label: {text}"
     );
     assert!(text.contains(r#"latchkey_http_request_duration_seconds_bucket{method="GET",route="/t/{tenant}/jwks",le="+Inf"} 4"#));
 }
@@ -121,6 +135,10 @@ async fn readiness_follows_postgres_and_redis_outages() {
         .await
         .unwrap();
     assert_eq!(body["checks"]["database"]["status"], "down");
+    assert_eq!(
+        body["checks"]["database"]["reason"], "unreachable",
+        "no internal detail is sent"
+    );
     assert_eq!(body["checks"]["cache"]["status"], "up");
     // The OAuth surface degrades to 503 temporarily_unavailable, not a 500.
     latchkey_hot_clear(&app);
