@@ -166,12 +166,6 @@ else
 fi
 redis_ping "$redis_url" ||
     lk_die "Redis does not answer PING at $(lk_mask_url "$redis_url") ($redis_source); set LATCHKEY_TEST_REDIS_URL to a server that does"
-# The cache uses commands of Redis 7 (PEXPIRE ... NX).
-redis_major=$(timeout 5 redis-cli -u "$redis_url" info server 2>/dev/null |
-    sed -n 's/^redis_version:\([0-9]*\).*/\1/p' | tr -d '\r')
-if [ -n "$redis_major" ] && [ "$redis_major" -lt 7 ]; then
-    lk_die "Redis at $(lk_mask_url "$redis_url") is version $redis_major; latchkey needs Redis 7 or later"
-fi
 
 # --- tests -------------------------------------------------------------------------------------
 
