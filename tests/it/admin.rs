@@ -102,27 +102,15 @@ async fn admin_manages_tenants(backend: Backend) {
     assert_eq!(shown.status(), 200);
 
     assert_eq!(
-        app.admin(Method::DELETE, "/admin/tenants/acme")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        admin_status(&app, Method::DELETE, "/admin/tenants/acme").await,
         204
     );
     assert_eq!(
-        app.admin(Method::DELETE, "/admin/tenants/acme")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        admin_status(&app, Method::DELETE, "/admin/tenants/acme").await,
         404
     );
     assert_eq!(
-        app.admin(Method::GET, "/admin/tenants/acme")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        admin_status(&app, Method::GET, "/admin/tenants/acme").await,
         404
     );
     assert_eq!(
@@ -241,4 +229,14 @@ async fn admin_is_off_without_a_token(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+/// The status of an authenticated admin request without a body.
+async fn admin_status(app: &TestApp, method: Method, path: &str) -> u16 {
+    app.admin(method, path)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }

@@ -114,20 +114,10 @@ async fn readiness_follows_postgres_and_redis_outages() {
     settings.database.url = Some(Secret::new(via(&pg_url, pg_proxy.addr)));
     settings.redis.url = Some(Secret::new(via(&redis_url(), redis_proxy.addr)));
     let app = TestApp::start_with(data.clone(), settings, None).await;
-    let status = |app: &TestApp| {
-        let req = app.client.get(app.url("/readyz"));
-        async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
-    };
-    assert_eq!(status(&app).await, 200);
+    assert_eq!(app.get("/readyz").await.status(), 200, "ready at start");
 
     pg_proxy.down();
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            status(&app).await == 503
-        })
-        .await,
-        "database down"
-    );
+    assert!(readiness_becomes(&app, 503).await, "database down");
     let body = app
         .get("/readyz")
         .await
@@ -149,22 +139,10 @@ async fn readiness_follows_postgres_and_redis_outages() {
         "temporarily_unavailable"
     );
     pg_proxy.up();
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            status(&app).await == 200
-        })
-        .await,
-        "database back"
-    );
+    assert!(readiness_becomes(&app, 200).await, "database back");
 
     redis_proxy.down();
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            status(&app).await == 503
-        })
-        .await,
-        "redis down"
-    );
+    assert!(readiness_becomes(&app, 503).await, "redis down");
     let body = app
         .get("/readyz")
         .await
@@ -173,14 +151,17 @@ async fn readiness_follows_postgres_and_redis_outages() {
         .unwrap();
     assert_eq!(body["checks"]["cache"]["status"], "down");
     redis_proxy.up();
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            status(&app).await == 200
-        })
-        .await,
-        "redis back"
-    );
+    assert!(readiness_becomes(&app, 200).await, "redis back");
     assert_eq!(app.get("/t/default/jwks").await.status(), 200);
+}
+
+/// Polls /readyz until it answers `code` (15 s at most).
+async fn readiness_becomes(app: &TestApp, code: u16) -> bool {
+    eventually(Duration::from_secs(15), || {
+        let req = app.client.get(app.url("/readyz"));
+        async move { req.send().await.is_ok_and(|r| r.status().as_u16() == code) }
+    })
+    .await
 }
 
 fn latchkey_hot_clear(app: &TestApp) {
