@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::config::Settings;
-use crate::model::{KeyState, SigningAlg, SigningKey, Tenant};
+use crate::model::{KeyState, SigningAlg, SigningKey, Tenant, TenantSettings};
 
 /// A tenant as shown to operators.
 #[derive(Debug, Serialize)]
@@ -17,6 +17,8 @@ pub struct TenantView {
     pub display_name: String,
     pub issuer: String,
     pub created_at: String,
+    /// The tenant's own policy (unset members follow the server configuration).
+    pub settings: TenantSettings,
 }
 
 impl TenantView {
@@ -27,6 +29,7 @@ impl TenantView {
             display_name: tenant.display_name.clone(),
             issuer: settings.issuer(&tenant.slug),
             created_at: rfc3339(tenant.created_at),
+            settings: tenant.settings.clone(),
         }
     }
 }

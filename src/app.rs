@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, mask_url};
 use crate::crypto::MasterKey;
 use crate::keys::KeySet;
+use crate::model::client::{Client, ClientId};
 use crate::model::{Tenant, TenantId};
 use crate::ops::Metrics;
 use crate::store::{DatabaseLocation, Store};
@@ -31,6 +32,12 @@ pub struct HotCopies {
     /// push real tenants out.
     pub missing: HotMap<String, ()>,
     pub keys: HotMap<TenantId, Arc<KeySet>>,
+    /// Clients by tenant and client_id.
+    pub clients: HotMap<(TenantId, ClientId), Arc<Client>>,
+    /// Clients' fetched `jwks_uri` documents.
+    pub client_jwks: HotMap<(TenantId, ClientId), Arc<serde_json::Value>>,
+    /// Clients and API keys whose last use this replica recorded within the hour.
+    pub touched: HotMap<(TenantId, String), ()>,
 }
 
 /// A start-up failure: one line, naming the setting at fault where there is one.
@@ -48,6 +55,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub hot: Arc<HotCopies>,
     pub metrics: Arc<Metrics>,
+    /// Outgoing HTTP (clients' `jwks_uri`): short timeouts, no redirects.
+    pub http: reqwest::Client,
     shutdown: Arc<watch::Sender<bool>>,
 }
 
@@ -112,6 +121,7 @@ impl AppState {
         // Last, so a failed start leaves no generated key behind.
         let master_key = Arc::new(load_master_key(&settings)?);
         let ttl = Duration::from_secs(settings.cache.hot_ttl_secs);
+        let jwks_ttl = Duration::from_secs(settings.oauth.jwks_uri_cache_secs);
         Ok(AppState {
             settings: Arc::new(settings),
             store,
@@ -122,8 +132,18 @@ impl AppState {
                 tenants: HotMap::new(ttl, HOT_ENTRIES),
                 missing: HotMap::new(ttl, MISSING_ENTRIES),
                 keys: HotMap::new(ttl, HOT_ENTRIES),
+                clients: HotMap::new(ttl, HOT_ENTRIES),
+                client_jwks: HotMap::new(jwks_ttl, HOT_ENTRIES),
+                touched: HotMap::new(Duration::from_secs(3600), HOT_ENTRIES),
             }),
             metrics: Arc::new(Metrics::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_secs(3))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| StartupError(format!("outgoing HTTP client: {e}")))?,
             shutdown: Arc::new(watch::channel(false).0),
         })
     }

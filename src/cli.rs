@@ -1,5 +1,7 @@
 //! The `latchkey` command line: `serve` plus the commands that bootstrap and administer it.
 
+mod clients;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use crate::app::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{LogFormat, Settings};
 use crate::crypto::MasterKey;
-use crate::model::{SigningAlg, TenantSlug};
+use crate::model::{RegistrationMode, SigningAlg, TenantSettings, TenantSlug};
 use crate::{keys, tenants};
 
 #[derive(Debug, Parser)]
@@ -52,6 +54,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: clients::ClientCommand,
+    },
+    /// Make initial access tokens for dynamic client registration.
+    InitialAccessToken {
+        #[command(subcommand)]
+        command: clients::InitialAccessTokenCommand,
+    },
+    /// Manage API keys of service accounts and users.
+    ApiKey {
+        #[command(subcommand)]
+        command: clients::ApiKeyCommand,
+    },
     /// Master-key helpers.
     MasterKey {
         #[command(subcommand)]
@@ -79,6 +96,28 @@ enum TenantCommand {
     List,
     /// Show one tenant.
     Show { slug: String },
+    /// Change a tenant's policy; only the options given change.
+    Configure {
+        slug: String,
+        /// Who may register clients: open, token or closed.
+        #[arg(long)]
+        registration: Option<RegistrationMode>,
+        /// File with the JWK Set whose software statements are trusted.
+        #[arg(long = "software-statement-jwks", value_name = "FILE")]
+        software_statement_jwks: Option<PathBuf>,
+        /// Refuse registrations without a trusted software statement.
+        #[arg(long = "require-software-statement")]
+        require_software_statement: Option<bool>,
+        /// Access token lifetime in seconds for clients that set none.
+        #[arg(long = "access-token-ttl")]
+        access_token_ttl: Option<u64>,
+        /// Delete dynamically registered clients unused for this many seconds (0: never).
+        #[arg(long = "dynamic-client-ttl")]
+        dynamic_client_ttl: Option<u64>,
+        /// Start from the server defaults instead of the current settings.
+        #[arg(long)]
+        reset: bool,
+    },
     /// Delete a tenant and everything it owns.
     Delete {
         slug: String,
@@ -278,6 +317,24 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             state.shut_down();
             result
         }
+        Command::Client { command } => {
+            let state = AppState::prepare(settings, Clock::System).await?;
+            let result = clients::client_command(&state, command, json).await;
+            state.shut_down();
+            result
+        }
+        Command::InitialAccessToken { command } => {
+            let state = AppState::prepare(settings, Clock::System).await?;
+            let result = clients::initial_access_token_command(&state, command, json).await;
+            state.shut_down();
+            result
+        }
+        Command::ApiKey { command } => {
+            let state = AppState::prepare(settings, Clock::System).await?;
+            let result = clients::api_key_command(&state, command, json).await;
+            state.shut_down();
+            result
+        }
     }
 }
 
@@ -312,6 +369,51 @@ async fn tenant_command(
         }
         TenantCommand::Show { slug: raw } => {
             let tenant = tenants::get(state, &slug(&raw)?).await?;
+            let view = TenantView::new(&state.settings, &tenant);
+            if json {
+                print_json(&view)
+            } else {
+                print_tenant(&view);
+                Ok(())
+            }
+        }
+        TenantCommand::Configure {
+            slug: raw,
+            registration,
+            software_statement_jwks,
+            require_software_statement,
+            access_token_ttl,
+            dynamic_client_ttl,
+            reset,
+        } => {
+            let slug = slug(&raw)?;
+            let current = tenants::get(state, &slug).await?;
+            let mut settings = if reset {
+                TenantSettings::default()
+            } else {
+                current.settings
+            };
+            if let Some(mode) = registration {
+                settings.registration = Some(mode);
+            }
+            if let Some(path) = software_statement_jwks {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+                settings.software_statement_jwks = Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+                );
+            }
+            if let Some(required) = require_software_statement {
+                settings.require_software_statement = required;
+            }
+            if let Some(ttl) = access_token_ttl {
+                settings.access_token_ttl_secs = Some(ttl);
+            }
+            if let Some(ttl) = dynamic_client_ttl {
+                settings.dynamic_client_ttl_secs = Some(ttl);
+            }
+            let tenant = tenants::configure(state, &slug, settings).await?;
             let view = TenantView::new(&state.settings, &tenant);
             if json {
                 print_json(&view)

@@ -62,6 +62,7 @@ pub struct Settings {
     pub keys: KeySettings,
     pub security: SecuritySettings,
     pub admin: AdminSettings,
+    pub oauth: OAuthSettings,
     pub log: LogSettings,
 }
 
@@ -135,6 +136,49 @@ pub struct SecuritySettings {
 pub struct AdminSettings {
     /// Bearer token for `/admin`; unset disables the admin API.
     pub token: Option<Secret>,
+}
+
+/// Server-wide OAuth defaults; tenants and clients may override some of them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// Access token lifetime unless a tenant or client sets its own.
+    pub access_token_ttl_secs: u64,
+    /// Upper bound on any access token lifetime; retired keys outlive it.
+    pub max_access_token_ttl_secs: u64,
+    /// Refresh token lifetime unless a client sets its own.
+    pub refresh_token_ttl_secs: u64,
+    /// Who may register clients (`open`, `token` or `closed`) unless a tenant says otherwise.
+    pub registration: crate::model::RegistrationMode,
+    /// Anonymous registrations per client IP address per hour.
+    pub registration_per_ip_per_hour: u32,
+    /// Anonymous registrations per tenant per hour.
+    pub registration_per_tenant_per_hour: u32,
+    /// Dynamically registered clients unused for this long are deleted (0 keeps them).
+    pub dynamic_client_ttl_secs: u64,
+    /// Longest lifetime (`exp` - now) accepted on a client assertion (RFC 7523).
+    pub client_assertion_max_lifetime_secs: u64,
+    /// How long a client's fetched `jwks_uri` document is reused.
+    pub jwks_uri_cache_secs: u64,
+    /// Accept `jwks_uri` over plain http (development only).
+    pub allow_http_jwks_uri: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            access_token_ttl_secs: 600,
+            max_access_token_ttl_secs: 86_400,
+            refresh_token_ttl_secs: 30 * 86_400,
+            registration: crate::model::RegistrationMode::Token,
+            registration_per_ip_per_hour: 10,
+            registration_per_tenant_per_hour: 200,
+            dynamic_client_ttl_secs: 90 * 86_400,
+            client_assertion_max_lifetime_secs: 600,
+            jwks_uri_cache_secs: 300,
+            allow_http_jwks_uri: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -279,6 +323,15 @@ impl Settings {
             ("keys.retention_secs", self.keys.retention_secs),
             ("keys.check_interval_secs", self.keys.check_interval_secs),
             ("keys.jwks_max_age_secs", self.keys.jwks_max_age_secs),
+            (
+                "oauth.refresh_token_ttl_secs",
+                self.oauth.refresh_token_ttl_secs,
+            ),
+            (
+                "oauth.dynamic_client_ttl_secs",
+                self.oauth.dynamic_client_ttl_secs,
+            ),
+            ("oauth.jwks_uri_cache_secs", self.oauth.jwks_uri_cache_secs),
         ] {
             if value > TEN_YEARS {
                 return Err(bad(key, "must be at most ten years"));
@@ -297,6 +350,31 @@ impl Settings {
             return Err(bad(
                 "keys.retention_secs",
                 "must be at least keys.jwks_max_age_secs + cache.hot_ttl_secs",
+            ));
+        }
+        let oauth = &self.oauth;
+        if oauth.access_token_ttl_secs == 0
+            || oauth.access_token_ttl_secs > oauth.max_access_token_ttl_secs
+        {
+            return Err(bad(
+                "oauth.access_token_ttl_secs",
+                "must be between 1 and oauth.max_access_token_ttl_secs",
+            ));
+        }
+        // A retired key stays published until every token it signed has expired.
+        if oauth.max_access_token_ttl_secs > self.keys.retention_secs {
+            return Err(bad(
+                "oauth.max_access_token_ttl_secs",
+                "must be at most keys.retention_secs",
+            ));
+        }
+        if oauth.refresh_token_ttl_secs == 0 {
+            return Err(bad("oauth.refresh_token_ttl_secs", "must be at least 1"));
+        }
+        if !(1..=3600).contains(&oauth.client_assertion_max_lifetime_secs) {
+            return Err(bad(
+                "oauth.client_assertion_max_lifetime_secs",
+                "must be between 1 and 3600",
             ));
         }
         if self.keys.check_interval_secs == 0 {

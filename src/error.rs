@@ -44,6 +44,18 @@ wire_enum! {
         InsufficientScope = "insufficient_scope",
         /// The requested resource is invalid or unknown (RFC 8707 §2).
         InvalidTarget = "invalid_target",
+        /// A redirect URI is invalid (RFC 7591 §3.2.2).
+        InvalidRedirectUri = "invalid_redirect_uri",
+        /// Client metadata is invalid (RFC 7591 §3.2.2).
+        InvalidClientMetadata = "invalid_client_metadata",
+        /// The software statement is invalid (RFC 7591 §3.2.2).
+        InvalidSoftwareStatement = "invalid_software_statement",
+        /// The software statement is not approved here (RFC 7591 §3.2.2).
+        UnapprovedSoftwareStatement = "unapproved_software_statement",
+        /// The server cannot revoke this type of token (RFC 7009 §2.2.1).
+        UnsupportedTokenType = "unsupported_token_type",
+        /// Too many requests: try again later.
+        RateLimited = "rate_limited",
         /// No such resource (unknown tenant or path).
         NotFound = "not_found",
         /// The path exists but not for this HTTP method.
@@ -57,6 +69,7 @@ impl ErrorCode {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +135,11 @@ impl OAuthError {
 
     pub fn invalid_request(why: impl fmt::Display) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidRequest).describe(why)
+    }
+
+    /// Shorthand for `new(code).describe(why)`.
+    pub fn code(code: ErrorCode, why: impl fmt::Display) -> OAuthError {
+        OAuthError::new(code).describe(why)
     }
 }
 

@@ -29,12 +29,21 @@ pub struct KeySet {
     /// A strong validator of `jwks`.
     pub etag: String,
     signers: Vec<LoadedSigner>,
+    verifiers: Vec<(String, SigningAlg, Box<dyn jose::JwsVerifier>)>,
 }
 
 impl KeySet {
     /// The active key for `alg`.
     pub fn signer(&self, alg: SigningAlg) -> Option<&LoadedSigner> {
         self.signers.iter().find(|s| s.alg == alg)
+    }
+
+    /// The published key `kid`, as a verifier (active, next and retired keys all verify).
+    pub fn verifier(&self, kid: &str) -> Option<(SigningAlg, &dyn jose::JwsVerifier)> {
+        self.verifiers
+            .iter()
+            .find(|(k, _, _)| k == kid)
+            .map(|(_, alg, v)| (*alg, v.as_ref()))
     }
 }
 
@@ -52,6 +61,10 @@ pub struct Rotation {
 pub struct Maintenance {
     pub rotated: usize,
     pub purged_tenants: usize,
+    /// Expired tokens deleted.
+    pub purged_tokens: usize,
+    /// Unused dynamically registered clients deleted.
+    pub purged_clients: usize,
 }
 
 fn seal_context(tenant: TenantId, kid: &str) -> Vec<u8> {
@@ -159,6 +172,10 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
         signers.push(jose::load_signer(sealed.key.alg, &private)?);
     }
     let keys: Vec<SigningKey> = stored.into_iter().map(|k| k.key).collect();
+    let verifiers = keys
+        .iter()
+        .map(|k| Ok((k.kid.clone(), k.alg, jose::verifier(k.alg, &k.public_jwk)?)))
+        .collect::<Result<Vec<_>, jose::JoseError>>()?;
     let jwks = json!({
         "keys": keys.iter().map(|k| Value::Object(k.public_jwk.clone())).collect::<Vec<_>>()
     })
@@ -169,6 +186,7 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
         jwks,
         etag,
         signers,
+        verifiers,
     });
     state.hot.keys.insert_if(generation, tenant, set.clone());
     Ok(set)
@@ -351,7 +369,8 @@ pub async fn delete(state: &AppState, tenant: TenantId, kid: &str) -> Result<(),
     Ok(())
 }
 
-/// One scheduler pass: rotate due keys, purge retired keys past their window.
+/// One scheduler pass: rotate due keys, purge retired keys past their window, expired tokens
+/// and unused dynamic clients.
 pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
     let now = state.clock.now();
     let interval = i64::try_from(state.settings.keys.rotation_interval_secs).unwrap_or(i64::MAX);
@@ -381,6 +400,8 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
     for tenant in purged {
         tenants::announce(state, tenant, None).await;
     }
+    report.purged_tokens = state.store.purge_expired_tokens(now).await?;
+    report.purged_clients = crate::clients::purge_unused(state).await?;
     Ok(report)
 }
 
@@ -398,11 +419,13 @@ pub fn spawn_scheduler(state: &AppState) {
                 _ = ticks.tick() => {}
             }
             match maintain(&state).await {
-                Ok(r) if r.rotated > 0 || r.purged_tenants > 0 => {
+                Ok(r) if r.rotated > 0 || r.purged_tenants > 0 || r.purged_clients > 0 => {
                     tracing::info!(
                         rotated = r.rotated,
                         purged_tenants = r.purged_tenants,
-                        "key maintenance"
+                        purged_tokens = r.purged_tokens,
+                        purged_clients = r.purged_clients,
+                        "maintenance"
                     );
                 }
                 Ok(_) => {}

@@ -1,10 +1,13 @@
 //! Plain domain types: no I/O, no database rows.
 
+pub mod api_key;
+pub mod client;
 pub mod key;
 pub mod tenant;
+pub mod token;
 
 pub use key::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey};
-pub use tenant::{Tenant, TenantSlug};
+pub use tenant::{RegistrationMode, Tenant, TenantSettings, TenantSlug};
 
 pub use crate::store::TenantId;
 

@@ -2,12 +2,13 @@
 //! in the error format of its surface; malformed bodies, paths and queries are 400s, bodies
 //! over [`MAX_BODY`] 413s.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::ALLOW;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, error, guard, web};
 
 use crate::error::{ErrorCode, OAuthError, Problem};
-use crate::{admin, oidc, ops};
+use crate::{admin, oauth, oidc, ops};
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -77,6 +78,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         oidc::discovery::openid_configuration,
     );
     read(cfg, "/t/{tenant}/jwks", oidc::jwks::jwks);
+    post(cfg, "/t/{tenant}/token", oauth::token::token);
+    post(
+        cfg,
+        "/t/{tenant}/introspect",
+        oauth::introspection::introspect,
+    );
+    post(cfg, "/t/{tenant}/revoke", oauth::revocation::revoke);
+    // RFC 7591/7592, with CORS so browser-based clients can register themselves.
+    cfg.service(
+        web::resource("/t/{tenant}/register")
+            .wrap(cors("POST, OPTIONS"))
+            .route(web::post().to(oauth::registration::register))
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(method_not_allowed("POST, OPTIONS"))),
+    );
+    cfg.service(
+        web::resource("/t/{tenant}/register/{client_id}")
+            .wrap(cors("GET, PUT, DELETE, OPTIONS"))
+            .route(web::get().to(oauth::registration::read))
+            .route(web::put().to(oauth::registration::update))
+            .route(web::delete().to(oauth::registration::delete))
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(method_not_allowed("GET, PUT, DELETE, OPTIONS"))),
+    );
 
     cfg.service(
         web::scope("/admin")
@@ -138,6 +163,37 @@ where
             )
             .default_service(web::to(method_not_allowed("GET, HEAD"))),
     );
+}
+
+/// A form-posting OAuth endpoint.
+fn post<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed("POST"))),
+    );
+}
+
+/// CORS headers for every response of a resource, errors included (a browser client must be
+/// able to read the error).
+fn cors(methods: &'static str) -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Access-Control-Allow-Origin", "*"))
+        .add(("Access-Control-Allow-Methods", methods))
+        .add((
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type",
+        ))
+        .add(("Access-Control-Max-Age", "600"))
+}
+
+async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent().finish()
 }
 
 async fn not_found() -> HttpResponse {

@@ -2,10 +2,13 @@
 //! [`TenantId`], which only this module can mint (from a stored tenant), so a query that forgets
 //! the tenant filter cannot be written by accident.
 
+mod api_keys;
+mod clients;
 pub mod db;
 mod keys;
 mod schema;
 mod tenants;
+mod tokens;
 mod types;
 
 use std::fmt;

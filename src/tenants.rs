@@ -7,7 +7,8 @@ use crate::app::AppState;
 use crate::cache::{CacheEvent, SharedState};
 use crate::error::ServiceError;
 use crate::keys;
-use crate::model::{Tenant, TenantId, TenantSlug};
+use crate::model::client::ClientId;
+use crate::model::{Tenant, TenantId, TenantSettings, TenantSlug};
 use crate::store::StoreError;
 
 /// The channel on which replicas announce changed tenants and keys.
@@ -18,6 +19,9 @@ pub const INVALIDATION_CHANNEL: &str = "invalidate";
 struct Invalidation {
     tenant_id: uuid::Uuid,
     slug: Option<String>,
+    /// A changed client: only its hot copies go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
 }
 
 /// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
@@ -89,6 +93,36 @@ pub async fn create(
     Ok(tenant)
 }
 
+/// Replaces a tenant's settings and tells every replica.
+pub async fn configure(
+    state: &AppState,
+    slug: &TenantSlug,
+    settings: TenantSettings,
+) -> Result<Tenant, ServiceError> {
+    if let Some(jwks) = &settings.software_statement_jwks {
+        crate::jose::jwk_set(jwks)
+            .map_err(|e| ServiceError::Invalid(format!("software_statement_jwks: {e}")))?;
+    }
+    if let Some(ttl) = settings.access_token_ttl_secs
+        && (ttl == 0 || ttl > state.settings.oauth.max_access_token_ttl_secs)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "access_token_ttl_secs must be between 1 and {}",
+            state.settings.oauth.max_access_token_ttl_secs
+        )));
+    }
+    let tenant = get(state, slug).await?;
+    if !state
+        .store
+        .update_tenant_settings(tenant.id, &settings)
+        .await?
+    {
+        return Err(ServiceError::NotFound(format!("no tenant named '{slug}'")));
+    }
+    announce(state, tenant.id, Some(slug)).await;
+    Ok(Tenant { settings, ..tenant })
+}
+
 /// Deletes a tenant and everything it owns.
 pub async fn delete(state: &AppState, slug: &TenantSlug) -> Result<(), ServiceError> {
     let tenant = get(state, slug).await?;
@@ -116,10 +150,31 @@ pub async fn ensure_default(state: &AppState) -> Result<Option<Tenant>, ServiceE
 /// Drops this replica's hot copies of a tenant and tells the other replicas to do the same.
 /// A failed publish is logged, not fatal: the hot copies' TTL bounds the staleness.
 pub async fn announce(state: &AppState, tenant: TenantId, slug: Option<&TenantSlug>) {
-    let message = Invalidation {
-        tenant_id: tenant.uuid(),
-        slug: slug.map(|s| s.as_str().to_owned()),
-    };
+    publish(
+        state,
+        Invalidation {
+            tenant_id: tenant.uuid(),
+            slug: slug.map(|s| s.as_str().to_owned()),
+            client_id: None,
+        },
+    )
+    .await;
+}
+
+/// Drops every replica's hot copies of one client.
+pub async fn announce_client(state: &AppState, tenant: TenantId, client_id: &ClientId) {
+    publish(
+        state,
+        Invalidation {
+            tenant_id: tenant.uuid(),
+            slug: None,
+            client_id: Some(client_id.as_str().to_owned()),
+        },
+    )
+    .await;
+}
+
+async fn publish(state: &AppState, message: Invalidation) {
     evict(state, &message);
     match serde_json::to_string(&message) {
         Ok(json) => {
@@ -132,6 +187,23 @@ pub async fn announce(state: &AppState, tenant: TenantId, slug: Option<&TenantSl
 }
 
 fn evict(state: &AppState, message: &Invalidation) {
+    let same_tenant = |id: &TenantId| id.uuid() == message.tenant_id;
+    if let Some(client_id) = &message.client_id {
+        state
+            .hot
+            .clients
+            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
+        state
+            .hot
+            .client_jwks
+            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
+        return;
+    }
+    // A tenant change (settings, deletion) reaches its clients too.
+    if message.slug.is_some() {
+        state.hot.clients.retain(|(t, _), _| !same_tenant(t));
+        state.hot.client_jwks.retain(|(t, _), _| !same_tenant(t));
+    }
     state
         .hot
         .keys
@@ -167,6 +239,8 @@ pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
                     state.hot.tenants.clear();
                     state.hot.missing.clear();
                     state.hot.keys.clear();
+                    state.hot.clients.clear();
+                    state.hot.client_jwks.clear();
                 }
                 Err(RecvError::Closed) => return,
             }

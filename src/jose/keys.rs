@@ -12,7 +12,7 @@ use crate::model::SigningAlg;
 /// A JOSE failure, with josekit's detail kept for logs.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct JoseError(String);
+pub struct JoseError(pub(crate) String);
 
 impl From<josekit::JoseError> for JoseError {
     fn from(e: josekit::JoseError) -> Self {

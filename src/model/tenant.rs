@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::model::wire_enum;
 
 use crate::store::TenantId;
 
@@ -57,6 +59,42 @@ pub struct Tenant {
     pub display_name: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Per-tenant policy; unset members fall back to the server configuration.
+    pub settings: TenantSettings,
+}
+
+wire_enum! {
+    /// Who may register clients at `{issuer}/register` (RFC 7591 §3).
+    pub enum RegistrationMode {
+        /// Anyone (rate limited per IP address and per tenant).
+        Open = "open",
+        /// Only holders of an initial access token (made with the CLI).
+        Token = "token",
+        /// Nobody: registration answers 403.
+        Closed = "closed",
+    }
+}
+
+/// A tenant's own policy. Every member is optional: unset means the server-wide default from
+/// the `[oauth]` configuration section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Who may use the registration endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationMode>,
+    /// Keys (a JWKS) whose signed software statements (RFC 7591 §2.3) are trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_statement_jwks: Option<serde_json::Value>,
+    /// Refuse registrations without a trusted software statement.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_software_statement: bool,
+    /// Access token lifetime for clients that set none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Dynamically registered clients unused for this long are deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamic_client_ttl_secs: Option<u64>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::CurrentTenant;
+use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, GrantType, HMAC_ALGS};
 use crate::model::{SigningAlg, Tenant};
 
 /// Provider metadata, named as in OpenID Connect Discovery §3 and RFC 8414 §2.
@@ -22,6 +23,34 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<&'static str>,
     /// Every tenant can sign with these (RS256 is OpenID Connect's required default).
     pub id_token_signing_alg_values_supported: Vec<SigningAlg>,
+    pub token_endpoint: String,
+    pub token_endpoint_auth_methods_supported: Vec<AuthMethod>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<GrantType>,
+    pub registration_endpoint: String,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<AuthMethod>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9701 §7.
+    pub introspection_signing_alg_values_supported: Vec<SigningAlg>,
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<AuthMethod>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8707 resource indicators are accepted at the token endpoint.
+    pub resource_indicators_supported: bool,
+}
+
+/// Client authentication methods, confidential ones first.
+const AUTH_METHODS: [AuthMethod; 5] = [
+    AuthMethod::ClientSecretBasic,
+    AuthMethod::ClientSecretPost,
+    AuthMethod::ClientSecretJwt,
+    AuthMethod::PrivateKeyJwt,
+    AuthMethod::None,
+];
+
+fn signing_algs() -> Vec<&'static str> {
+    ASYMMETRIC_ALGS.iter().chain(HMAC_ALGS).copied().collect()
 }
 
 impl ProviderMetadata {
@@ -29,7 +58,6 @@ impl ProviderMetadata {
         let issuer = state.settings.issuer(&tenant.slug);
         ProviderMetadata {
             jwks_uri: format!("{issuer}/jwks"),
-            issuer,
             response_types_supported: Vec::new(),
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec![
@@ -37,6 +65,25 @@ impl ProviderMetadata {
                 SigningAlg::Es256,
                 SigningAlg::EdDsa,
             ],
+            token_endpoint: format!("{issuer}/token"),
+            token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+            token_endpoint_auth_signing_alg_values_supported: signing_algs(),
+            grant_types_supported: vec![
+                GrantType::ClientCredentials,
+                GrantType::RefreshToken,
+                GrantType::TokenExchange,
+            ],
+            registration_endpoint: format!("{issuer}/register"),
+            introspection_endpoint: format!("{issuer}/introspect"),
+            // Public clients may not introspect (RFC 7662 §2.1).
+            introspection_endpoint_auth_methods_supported: AUTH_METHODS[..4].to_vec(),
+            introspection_endpoint_auth_signing_alg_values_supported: signing_algs(),
+            introspection_signing_alg_values_supported: vec![SigningAlg::Rs256],
+            revocation_endpoint: format!("{issuer}/revoke"),
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+            revocation_endpoint_auth_signing_alg_values_supported: signing_algs(),
+            resource_indicators_supported: true,
+            issuer,
         }
     }
 }

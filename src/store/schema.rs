@@ -2,13 +2,14 @@
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::store::types::sql::DbUuid;
+    use crate::store::types::sql::{DbJson, DbUuid};
 
     tenants (id) {
         id -> DbUuid,
         slug -> Text,
         display_name -> Text,
         created_at -> BigInt,
+        settings -> DbJson,
     }
 }
 
@@ -32,5 +33,117 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    clients (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        client_id -> Text,
+        secret_hash -> Nullable<Binary>,
+        secret_sealed -> Nullable<Binary>,
+        secret_expires_at -> Nullable<BigInt>,
+        metadata -> DbJson,
+        policy -> DbJson,
+        registration_token_hash -> Nullable<Binary>,
+        dynamic -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    initial_access_tokens (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        token_hash -> Binary,
+        label -> Text,
+        expires_at -> Nullable<BigInt>,
+        uses_left -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    access_tokens (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        token_hash -> Binary,
+        client_id -> Text,
+        claims -> DbJson,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    revoked_tokens (tenant_id, jti) {
+        tenant_id -> DbUuid,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    refresh_tokens (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        token_hash -> Binary,
+        family_id -> DbUuid,
+        client_id -> Text,
+        claims -> DbJson,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    api_keys (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        key_id -> Text,
+        key_hash -> Binary,
+        owner_kind -> Text,
+        owner -> Text,
+        label -> Text,
+        scope -> Text,
+        not_before -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(signing_keys -> tenants (tenant_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, signing_keys);
+diesel::joinable!(clients -> tenants (tenant_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    signing_keys,
+    clients,
+    initial_access_tokens,
+    access_tokens,
+    revoked_tokens,
+    refresh_tokens,
+    api_keys,
+);

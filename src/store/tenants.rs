@@ -6,9 +6,9 @@ use diesel_async::RunQueryDsl;
 use super::db::{with_conn, with_tx};
 use super::keys::KeyRow;
 use super::schema::{signing_keys, tenants};
-use super::types::DbId;
+use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
-use crate::model::{NewSigningKey, Tenant, TenantSlug};
+use crate::model::{NewSigningKey, Tenant, TenantSettings, TenantSlug};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = tenants)]
@@ -17,6 +17,7 @@ struct TenantRow {
     slug: String,
     display_name: String,
     created_at: i64,
+    settings: DbJson,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -28,6 +29,8 @@ impl TryFrom<TenantRow> for Tenant {
             slug: TenantSlug::parse(&row.slug).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             display_name: row.display_name,
             created_at: row.created_at,
+            settings: serde_json::from_value(row.settings.0)
+                .map_err(|e| StoreError::Corrupt(format!("tenant settings: {e}")))?,
         })
     }
 }
@@ -83,6 +86,7 @@ impl Store {
             slug: slug.as_str().to_owned(),
             display_name: display_name.to_owned(),
             created_at,
+            settings: DbJson(serde_json::json!({})),
         };
         let tenant = self
             .db
@@ -104,6 +108,27 @@ impl Store {
             })
             .await?;
         Ok(Ok(tenant))
+    }
+
+    /// Replaces a tenant's settings. Returns whether the tenant exists.
+    pub async fn update_tenant_settings(
+        &self,
+        tenant: TenantId,
+        settings: &TenantSettings,
+    ) -> Result<bool, StoreError> {
+        let json =
+            DbJson(serde_json::to_value(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    tenants::table.filter(tenants::id.eq(tenant.db()))
+                )
+                .set(tenants::settings.eq(&json))
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
     }
 
     /// Deletes a tenant and, by cascade, everything it owns. Returns whether it existed.

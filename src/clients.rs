@@ -1,0 +1,307 @@
+//! Clients as a service: cached lookups, creation with server-generated credentials, updates,
+//! secret rotation, deletion, last-use tracking and the expiry of unused dynamic clients.
+//! Secrets and registration access tokens are returned once and stored as SHA-256 digests
+//! (DESIGN §3); the one exception is `client_secret_jwt`, whose HMAC key must be kept, sealed
+//! under the master key.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::crypto::{random_token, sha256};
+use crate::error::ServiceError;
+use crate::model::client::{AuthMethod, Client, ClientId, ClientMetadata, ClientPolicy};
+use crate::model::{Tenant, TenantId};
+use crate::store::StoreError;
+use crate::tenants;
+
+/// Credentials shown once, at creation or rotation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IssuedCredentials {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<String>,
+}
+
+fn seal_context(tenant: TenantId, client_id: &ClientId) -> Vec<u8> {
+    format!("latchkey:client-secret:{tenant}:{client_id}").into_bytes()
+}
+
+/// A client of `tenant`, from the hot copy when fresh.
+pub async fn find(
+    state: &AppState,
+    tenant: TenantId,
+    client_id: &ClientId,
+) -> Result<Option<Arc<Client>>, ServiceError> {
+    let key = (tenant, client_id.clone());
+    if let Some(hit) = state.hot.clients.get(&key) {
+        return Ok(Some(hit));
+    }
+    let generation = state.hot.clients.generation();
+    let found = state.store.client(tenant, client_id).await?.map(Arc::new);
+    if let Some(client) = &found {
+        state.hot.clients.insert_if(generation, key, client.clone());
+    }
+    Ok(found)
+}
+
+/// Like [`find`], but a missing client is an error.
+pub async fn get(
+    state: &AppState,
+    tenant: TenantId,
+    client_id: &ClientId,
+) -> Result<Arc<Client>, ServiceError> {
+    find(state, tenant, client_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no client '{client_id}'")))
+}
+
+pub async fn list(state: &AppState, tenant: TenantId) -> Result<Vec<Client>, ServiceError> {
+    Ok(state.store.clients(tenant).await?)
+}
+
+/// Sets a fresh secret on `client` as its method needs; returns the secret to show once.
+fn new_secret(
+    state: &AppState,
+    tenant: TenantId,
+    client: &mut Client,
+) -> Result<Option<String>, ServiceError> {
+    let method = client.metadata.token_endpoint_auth_method;
+    if !method.uses_secret() {
+        client.secret_hash = None;
+        client.secret_sealed = None;
+        client.secret_expires_at = None;
+        return Ok(None);
+    }
+    // 256 bits from the OS generator: a fast hash is enough (DESIGN §3).
+    let secret = random_token::<32>();
+    client.secret_hash = Some(sha256(secret.as_bytes()));
+    client.secret_sealed = if method == AuthMethod::ClientSecretJwt {
+        Some(
+            state
+                .master_key
+                .seal(secret.as_bytes(), &seal_context(tenant, &client.client_id))?,
+        )
+    } else {
+        None
+    };
+    client.secret_expires_at = None;
+    Ok(Some(secret))
+}
+
+/// The plain secret of a `client_secret_jwt` client (its HMAC key).
+pub fn hmac_secret(
+    state: &AppState,
+    tenant: TenantId,
+    client: &Client,
+) -> Result<Option<Vec<u8>>, ServiceError> {
+    client
+        .secret_sealed
+        .as_deref()
+        .map(|sealed| {
+            state
+                .master_key
+                .open(sealed, &seal_context(tenant, &client.client_id))
+                .map_err(ServiceError::from)
+        })
+        .transpose()
+}
+
+/// What a new client is made of.
+pub struct NewClient {
+    pub metadata: ClientMetadata,
+    pub policy: ClientPolicy,
+    /// Registered through the registration endpoint: gets a registration access token and
+    /// expires when unused.
+    pub dynamic: bool,
+}
+
+/// Creates a client with a server-generated id and, as its method needs, secret.
+pub async fn create(
+    state: &AppState,
+    tenant: &Tenant,
+    new: NewClient,
+) -> Result<(Client, IssuedCredentials), ServiceError> {
+    check_policy(state, &new.policy)?;
+    let now = state.clock.now();
+    let client_id = ClientId::parse(&random_token::<16>())
+        .ok_or_else(|| ServiceError::Internal("generated client_id is malformed".into()))?;
+    let mut client = Client {
+        client_id,
+        metadata: new.metadata,
+        policy: new.policy,
+        secret_hash: None,
+        secret_sealed: None,
+        secret_expires_at: None,
+        registration_token_hash: None,
+        dynamic: new.dynamic,
+        created_at: now,
+        updated_at: now,
+        last_used_at: None,
+    };
+    let client_secret = new_secret(state, tenant.id, &mut client)?;
+    let registration_access_token = new.dynamic.then(|| {
+        let token = random_token::<32>();
+        client.registration_token_hash = Some(sha256(token.as_bytes()));
+        token
+    });
+    state.store.insert_client(tenant.id, &client).await?;
+    tracing::info!(tenant = %tenant.slug, client_id = %client.client_id, dynamic = new.dynamic, "client created");
+    Ok((
+        client,
+        IssuedCredentials {
+            client_secret,
+            registration_access_token,
+        },
+    ))
+}
+
+/// Administrator-set limits a policy must respect.
+fn check_policy(state: &AppState, policy: &ClientPolicy) -> Result<(), ServiceError> {
+    let max = state.settings.oauth.max_access_token_ttl_secs;
+    if let Some(ttl) = policy.access_token_ttl_secs
+        && (ttl == 0 || ttl > max)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "access_token_ttl_secs must be between 1 and {max}"
+        )));
+    }
+    if policy.refresh_token_ttl_secs == Some(0) {
+        return Err(ServiceError::Invalid(
+            "refresh_token_ttl_secs must be at least 1".into(),
+        ));
+    }
+    for resource in &policy.resources {
+        crate::model::client::check_resource(resource)
+            .map_err(|e| ServiceError::Invalid(format!("resource {e}")))?;
+    }
+    Ok(())
+}
+
+/// What an update changes.
+#[derive(Default)]
+pub struct ClientUpdate {
+    pub metadata: Option<ClientMetadata>,
+    pub policy: Option<ClientPolicy>,
+    /// Issue a new secret (and drop the old one).
+    pub rotate_secret: bool,
+    /// Issue a new registration access token (RFC 7592 §2.2).
+    pub rotate_registration_token: bool,
+}
+
+/// Applies `update` to a client, with a compare-and-swap on its last change.
+pub async fn update(
+    state: &AppState,
+    tenant: TenantId,
+    client_id: &ClientId,
+    update: ClientUpdate,
+) -> Result<(Client, IssuedCredentials), ServiceError> {
+    let current = state
+        .store
+        .client(tenant, client_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no client '{client_id}'")))?;
+    let mut client = current.clone();
+    let old_method = client.metadata.token_endpoint_auth_method;
+    if let Some(policy) = update.policy {
+        check_policy(state, &policy)?;
+        client.policy = policy;
+    }
+    if let Some(metadata) = update.metadata {
+        client.metadata = metadata;
+    }
+    let method = client.metadata.token_endpoint_auth_method;
+    let mut issued = IssuedCredentials::default();
+    // A method that needs a different kind of secret gets a new one.
+    let needs_new = method.uses_secret() != old_method.uses_secret()
+        || (method == AuthMethod::ClientSecretJwt) != (old_method == AuthMethod::ClientSecretJwt);
+    if update.rotate_secret || needs_new {
+        if update.rotate_secret && !method.uses_secret() {
+            return Err(ServiceError::Invalid(format!(
+                "client '{client_id}' authenticates with {method}: it has no secret"
+            )));
+        }
+        issued.client_secret = new_secret(state, tenant, &mut client)?;
+    }
+    if update.rotate_registration_token {
+        let token = random_token::<32>();
+        client.registration_token_hash = Some(sha256(token.as_bytes()));
+        issued.registration_access_token = Some(token);
+    }
+    client.updated_at = state.clock.now().max(current.updated_at + 1);
+    if !state
+        .store
+        .replace_client(tenant, &client, current.updated_at)
+        .await?
+    {
+        return Err(ServiceError::Conflict(format!(
+            "client '{client_id}' changed meanwhile; retry"
+        )));
+    }
+    tenants::announce_client(state, tenant, client_id).await;
+    Ok((client, issued))
+}
+
+/// Deletes a client.
+pub async fn delete(
+    state: &AppState,
+    tenant: TenantId,
+    client_id: &ClientId,
+) -> Result<(), ServiceError> {
+    if !state.store.delete_client(tenant, client_id).await? {
+        return Err(ServiceError::NotFound(format!("no client '{client_id}'")));
+    }
+    tenants::announce_client(state, tenant, client_id).await;
+    tracing::info!(%tenant, %client_id, "client deleted");
+    Ok(())
+}
+
+/// Records a client's use at most once an hour per replica, so the token path stays free of
+/// database writes. A failed write is logged: last-use is advisory.
+pub async fn touch(state: &AppState, tenant: TenantId, client_id: &ClientId) {
+    let key = (tenant, client_id.as_str().to_owned());
+    if state.hot.touched.get(&key).is_some() {
+        return;
+    }
+    let generation = state.hot.touched.generation();
+    state.hot.touched.insert_if(generation, key, ());
+    let (state, client_id) = (state.clone(), client_id.clone());
+    tokio::spawn(async move {
+        let now = state.clock.now();
+        if let Err(e) = state.store.touch_client(tenant, &client_id, now).await {
+            tracing::warn!(error = %e, %client_id, "could not record client use");
+        }
+    });
+}
+
+/// Deletes dynamically registered clients unused for their tenant's time; returns how many.
+pub async fn purge_unused(state: &AppState) -> Result<usize, ServiceError> {
+    let now = state.clock.now();
+    let mut purged = 0;
+    for tenant in state.store.tenants().await? {
+        let ttl = tenant
+            .settings
+            .dynamic_client_ttl_secs
+            .unwrap_or(state.settings.oauth.dynamic_client_ttl_secs);
+        if ttl == 0 {
+            continue;
+        }
+        let cutoff = now.saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let gone = match state.store.purge_unused_clients(tenant.id, cutoff).await {
+            Ok(gone) => gone,
+            Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e).into()),
+            Err(e) => {
+                tracing::warn!(error = %e, tenant = %tenant.slug, "could not purge unused clients");
+                continue;
+            }
+        };
+        for client_id in &gone {
+            tracing::info!(tenant = %tenant.slug, %client_id, "unused dynamic client deleted");
+            tenants::announce_client(state, tenant.id, client_id).await;
+        }
+        purged += gone.len();
+    }
+    Ok(purged)
+}

@@ -1,0 +1,780 @@
+//! OAuth clients: RFC 7591 §2 client metadata, OpenID Connect Dynamic Client Registration 1.0
+//! §2 members, the redirect URI rules of RFC 8252 for native apps, and the server-side policy
+//! only an administrator may set.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::model::token::{Scope, TokenFormat};
+use crate::model::{SigningAlg, wire_enum};
+
+/// A client identifier (RFC 6749 §2.2), unique within its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Accepts 1–255 visible ASCII characters (RFC 6749 Appendix A.1: VSCHAR).
+    pub fn parse(raw: &str) -> Option<ClientId> {
+        ((1..=255).contains(&raw.len()) && raw.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+            .then(|| ClientId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+wire_enum! {
+    /// Client authentication methods at the token endpoint (RFC 7591 §2; OIDC Core §9).
+    pub enum AuthMethod {
+        /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1).
+        ClientSecretBasic = "client_secret_basic",
+        /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
+        ClientSecretPost = "client_secret_post",
+        /// A JWT signed with HMAC over the client secret (RFC 7523 §2.2; OIDC Core §9).
+        ClientSecretJwt = "client_secret_jwt",
+        /// A JWT signed with the client's own private key (RFC 7523 §2.2; OIDC Core §9).
+        PrivateKeyJwt = "private_key_jwt",
+        /// A public client: no authentication.
+        None = "none",
+    }
+}
+
+impl AuthMethod {
+    /// Whether the server issues a secret to clients using this method.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic
+                | AuthMethod::ClientSecretPost
+                | AuthMethod::ClientSecretJwt
+        )
+    }
+}
+
+wire_enum! {
+    /// Grant types a client may register (RFC 7591 §2).
+    pub enum GrantType {
+        /// The authorization code grant (RFC 6749 §4.1).
+        AuthorizationCode = "authorization_code",
+        /// The refresh token grant (RFC 6749 §6).
+        RefreshToken = "refresh_token",
+        /// The client credentials grant (RFC 6749 §4.4).
+        ClientCredentials = "client_credentials",
+        /// Token exchange (RFC 8693).
+        TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
+        /// The device authorization grant (RFC 8628).
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
+        /// The implicit grant: removed by OAuth 2.1, refused at registration.
+        Implicit = "implicit",
+        /// The resource owner password grant: removed by OAuth 2.1, refused at registration.
+        Password = "password",
+    }
+}
+
+wire_enum! {
+    /// Response types (RFC 7591 §2; OAuth 2.1 keeps only `code`).
+    pub enum ResponseType {
+        /// The authorization code flow.
+        Code = "code",
+        /// The implicit flow: refused.
+        Token = "token",
+        /// OIDC implicit: refused.
+        IdToken = "id_token",
+    }
+}
+
+wire_enum! {
+    /// OpenID Connect Dynamic Client Registration §2 `application_type`.
+    pub enum ApplicationType {
+        /// A web application: redirect URIs use https.
+        Web = "web",
+        /// A native application: loopback and private-use scheme redirect URIs (RFC 8252).
+        Native = "native",
+    }
+}
+
+/// Registered client metadata, validated. Serialised, it is the RFC 7591 §3.2.1 metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientMetadata {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<ResponseType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    pub application_type: ApplicationType,
+    pub id_token_signed_response_alg: SigningAlg,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_age: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_auth_time: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Language-tagged variants of human-readable members (RFC 7591 §2.2), e.g. `client_name#fr`.
+    #[serde(flatten)]
+    pub localized: Map<String, Value>,
+}
+
+/// Client metadata as sent: every member optional, unknown members kept aside to be ignored
+/// (RFC 7591 §2: the server MUST ignore metadata it does not understand).
+#[derive(Debug, Default, Deserialize)]
+pub struct MetadataRequest {
+    pub redirect_uris: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub response_types: Option<Vec<ResponseType>>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub scope: Option<String>,
+    pub contacts: Option<Vec<String>>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<Value>,
+    pub software_id: Option<String>,
+    pub software_version: Option<String>,
+    pub software_statement: Option<String>,
+    pub application_type: Option<ApplicationType>,
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    pub default_max_age: Option<u64>,
+    pub require_auth_time: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    /// RFC 7592 §2.2: a PUT carries the client's id (and may carry the secret).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+wire_enum! {
+    /// Registration error codes (RFC 7591 §3.2.2).
+    pub enum MetadataErrorCode {
+        /// A redirect URI is invalid.
+        InvalidRedirectUri = "invalid_redirect_uri",
+        /// A metadata member is invalid or the combination is inconsistent.
+        InvalidClientMetadata = "invalid_client_metadata",
+        /// The software statement is invalid.
+        InvalidSoftwareStatement = "invalid_software_statement",
+        /// The software statement is not trusted here.
+        UnapprovedSoftwareStatement = "unapproved_software_statement",
+    }
+}
+
+/// Why metadata was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct MetadataError {
+    pub code: MetadataErrorCode,
+    pub description: String,
+}
+
+fn invalid(description: impl Into<String>) -> MetadataError {
+    MetadataError {
+        code: MetadataErrorCode::InvalidClientMetadata,
+        description: description.into(),
+    }
+}
+
+fn invalid_redirect(description: impl Into<String>) -> MetadataError {
+    MetadataError {
+        code: MetadataErrorCode::InvalidRedirectUri,
+        description: description.into(),
+    }
+}
+
+/// Longest accepted string member.
+const MAX_TEXT: usize = 2000;
+/// Most entries in a list member.
+const MAX_LIST: usize = 50;
+/// Language-tagged human-readable members (RFC 7591 §2.2).
+const LOCALIZABLE: &[&str] = &[
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+];
+/// HMAC algorithms for `client_secret_jwt`.
+pub const HMAC_ALGS: &[&str] = &["HS256", "HS384", "HS512"];
+/// Asymmetric algorithms for `private_key_jwt`.
+pub const ASYMMETRIC_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+
+/// Loopback hosts, whose http redirect URIs native apps may use (RFC 8252 §7.3, §8.3).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Checks one redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, OIDC Registration §2).
+pub fn check_redirect_uri(raw: &str, app: ApplicationType) -> Result<(), MetadataError> {
+    let url = Url::parse(raw)
+        .map_err(|_| invalid_redirect(format!("'{}' is not an absolute URI", clip(raw))))?;
+    // RFC 6749 §3.1.2: the endpoint URI MUST NOT include a fragment component.
+    if url.fragment().is_some() {
+        return Err(invalid_redirect(format!("'{}' has a fragment", clip(raw))));
+    }
+    if raw.len() > MAX_TEXT {
+        return Err(invalid_redirect("redirect URI too long"));
+    }
+    match (url.scheme(), app) {
+        ("https", _) if url.host().is_some() => Ok(()),
+        // RFC 8252 §7.3: loopback redirection over plain http, for native apps.
+        ("http", ApplicationType::Native) if is_loopback(&url) => Ok(()),
+        ("http", ApplicationType::Web) => Err(invalid_redirect(format!(
+            "'{}': web clients must use https (loopback http is for application_type native)",
+            clip(raw)
+        ))),
+        (scheme, ApplicationType::Native) if is_private_use_scheme(scheme) => Ok(()),
+        (scheme, _) => Err(invalid_redirect(format!(
+            "'{}': scheme '{scheme}' is not allowed (https; for native apps also http loopback \
+             or a reverse-domain private-use scheme)",
+            clip(raw)
+        ))),
+    }
+}
+
+/// RFC 8252 §7.1: a private-use scheme is a reverse domain name, so it holds a period.
+fn is_private_use_scheme(scheme: &str) -> bool {
+    scheme.contains('.')
+        && !matches!(
+            scheme,
+            "http" | "https" | "javascript" | "data" | "file" | "vbscript" | "about" | "blob"
+        )
+}
+
+/// A web page or image URL (client_uri, logo_uri, tos_uri, policy_uri).
+fn check_web_url(name: &str, raw: &str) -> Result<(), MetadataError> {
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {
+            if raw.len() > MAX_TEXT {
+                Err(invalid(format!("{name} is too long")))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(invalid(format!("{name} must be an absolute http(s) URL"))),
+    }
+}
+
+fn check_text(name: &str, value: &str) -> Result<(), MetadataError> {
+    if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{name} must be 1-{MAX_TEXT} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn clip(raw: &str) -> String {
+    raw.chars().take(100).collect()
+}
+
+/// Server-side knobs the validation needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidationRules {
+    /// Accept `jwks_uri` over plain http (development only).
+    pub allow_http_jwks_uri: bool,
+}
+
+impl MetadataRequest {
+    /// Validates the request into registered metadata, applying RFC 7591 §2 defaults.
+    pub fn validate(self, rules: ValidationRules) -> Result<ClientMetadata, MetadataError> {
+        let application_type = self.application_type.unwrap_or(ApplicationType::Web);
+        let token_endpoint_auth_method = self
+            .token_endpoint_auth_method
+            .unwrap_or(AuthMethod::ClientSecretBasic);
+        // RFC 7591 §2: grant_types defaults to authorization_code, response_types to code.
+        let mut grant_types = self
+            .grant_types
+            .unwrap_or_else(|| vec![GrantType::AuthorizationCode]);
+        let mut response_types = self.response_types.unwrap_or_else(|| {
+            if grant_types.contains(&GrantType::AuthorizationCode) {
+                vec![ResponseType::Code]
+            } else {
+                Vec::new()
+            }
+        });
+        grant_types.dedup();
+        response_types.dedup();
+        if grant_types.is_empty() {
+            return Err(invalid("grant_types must not be empty"));
+        }
+        for gone in [GrantType::Implicit, GrantType::Password] {
+            if grant_types.contains(&gone) {
+                return Err(invalid(format!(
+                    "grant type '{gone}' is not supported (removed by OAuth 2.1)"
+                )));
+            }
+        }
+        if let Some(rt) = response_types.iter().find(|rt| **rt != ResponseType::Code) {
+            return Err(invalid(format!(
+                "response type '{rt}' is not supported; only 'code'"
+            )));
+        }
+        // RFC 7591 §2.1: the code response type goes with the authorization_code grant.
+        let code_grant = grant_types.contains(&GrantType::AuthorizationCode);
+        if code_grant != response_types.contains(&ResponseType::Code) {
+            return Err(invalid(
+                "grant_types and response_types disagree: authorization_code goes with the \
+                 'code' response type (RFC 7591 §2.1)",
+            ));
+        }
+        let public = token_endpoint_auth_method == AuthMethod::None;
+        for confidential_only in [GrantType::ClientCredentials, GrantType::TokenExchange] {
+            // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+            if public && grant_types.contains(&confidential_only) {
+                return Err(invalid(format!(
+                    "grant type '{confidential_only}' needs an authenticated client, not \
+                     token_endpoint_auth_method 'none'"
+                )));
+            }
+        }
+
+        let redirect_uris = self.redirect_uris.unwrap_or_default();
+        if redirect_uris.len() > MAX_LIST {
+            return Err(invalid_redirect(format!(
+                "at most {MAX_LIST} redirect URIs"
+            )));
+        }
+        for uri in &redirect_uris {
+            check_redirect_uri(uri, application_type)?;
+        }
+        if code_grant && redirect_uris.is_empty() {
+            return Err(invalid_redirect(
+                "redirect_uris is required for the authorization_code grant",
+            ));
+        }
+        let post_logout_redirect_uris = self.post_logout_redirect_uris.unwrap_or_default();
+        if post_logout_redirect_uris.len() > MAX_LIST {
+            return Err(invalid(format!(
+                "at most {MAX_LIST} post_logout_redirect_uris"
+            )));
+        }
+        for uri in &post_logout_redirect_uris {
+            check_redirect_uri(uri, application_type).map_err(|e| invalid(e.description))?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            // OIDC Back-Channel Logout §2.2: absolute, no fragment.
+            let ok = Url::parse(uri).is_ok_and(|u| {
+                u.fragment().is_none()
+                    && (u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
+            });
+            if !ok {
+                return Err(invalid(
+                    "backchannel_logout_uri must be an absolute https URL without a fragment",
+                ));
+            }
+        }
+
+        for (name, value) in [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("tos_uri", &self.tos_uri),
+            ("policy_uri", &self.policy_uri),
+        ] {
+            if let Some(value) = value {
+                check_web_url(name, value)?;
+            }
+        }
+        for (name, value) in [
+            ("client_name", &self.client_name),
+            ("software_id", &self.software_id),
+            ("software_version", &self.software_version),
+        ] {
+            if let Some(value) = value {
+                check_text(name, value)?;
+            }
+        }
+        let contacts = self.contacts.unwrap_or_default();
+        if contacts.len() > MAX_LIST {
+            return Err(invalid(format!("at most {MAX_LIST} contacts")));
+        }
+        for contact in &contacts {
+            check_text("contacts", contact)?;
+        }
+        let scope = match self.scope.as_deref() {
+            None => None,
+            Some(raw) => Some(Scope::parse(raw).map_err(|e| invalid(e.to_string()))?),
+        };
+
+        // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present.
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(invalid("jwks and jwks_uri must not both be present"));
+        }
+        if let Some(uri) = &self.jwks_uri {
+            let ok = Url::parse(uri).is_ok_and(|u| {
+                u.host().is_some()
+                    && u.fragment().is_none()
+                    && (u.scheme() == "https"
+                        || (rules.allow_http_jwks_uri && u.scheme() == "http"))
+            });
+            if !ok {
+                return Err(invalid("jwks_uri must be an absolute https URL"));
+            }
+        }
+        if let Some(jwks) = &self.jwks {
+            check_jwks(jwks)?;
+        }
+        let signing_alg = self.token_endpoint_auth_signing_alg;
+        match token_endpoint_auth_method {
+            AuthMethod::PrivateKeyJwt => {
+                if self.jwks.is_none() && self.jwks_uri.is_none() {
+                    return Err(invalid("private_key_jwt needs jwks or jwks_uri"));
+                }
+                if let Some(alg) = &signing_alg
+                    && !ASYMMETRIC_ALGS.contains(&alg.as_str())
+                {
+                    return Err(invalid(format!(
+                        "token_endpoint_auth_signing_alg '{}' is not one of {}",
+                        clip(alg),
+                        ASYMMETRIC_ALGS.join(", ")
+                    )));
+                }
+            }
+            AuthMethod::ClientSecretJwt => {
+                if let Some(alg) = &signing_alg
+                    && !HMAC_ALGS.contains(&alg.as_str())
+                {
+                    return Err(invalid(format!(
+                        "token_endpoint_auth_signing_alg '{}' is not one of {}",
+                        clip(alg),
+                        HMAC_ALGS.join(", ")
+                    )));
+                }
+            }
+            _ => {
+                if signing_alg.is_some() {
+                    return Err(invalid(
+                        "token_endpoint_auth_signing_alg is only for client_secret_jwt and \
+                         private_key_jwt",
+                    ));
+                }
+            }
+        }
+
+        let mut localized = Map::new();
+        for (key, value) in self.other {
+            let Some((base, tag)) = key.split_once('#') else {
+                continue;
+            };
+            if !LOCALIZABLE.contains(&base)
+                || tag.is_empty()
+                || tag.len() > 35
+                || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                continue;
+            }
+            let Value::String(text) = &value else {
+                return Err(invalid(format!("{key} must be a string")));
+            };
+            if base == "client_name" {
+                check_text(&key, text)?;
+            } else {
+                check_web_url(&key, text)?;
+            }
+            localized.insert(key, value);
+        }
+
+        Ok(ClientMetadata {
+            redirect_uris,
+            token_endpoint_auth_method,
+            grant_types,
+            response_types,
+            client_name: self.client_name,
+            client_uri: self.client_uri,
+            logo_uri: self.logo_uri,
+            scope,
+            contacts,
+            tos_uri: self.tos_uri,
+            policy_uri: self.policy_uri,
+            jwks_uri: self.jwks_uri,
+            jwks: self.jwks,
+            software_id: self.software_id,
+            software_version: self.software_version,
+            application_type,
+            // OIDC Registration §2: RS256 when omitted.
+            id_token_signed_response_alg: self
+                .id_token_signed_response_alg
+                .unwrap_or(SigningAlg::Rs256),
+            userinfo_signed_response_alg: self.userinfo_signed_response_alg,
+            token_endpoint_auth_signing_alg: signing_alg,
+            default_max_age: self.default_max_age,
+            require_auth_time: self.require_auth_time.unwrap_or(false),
+            post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            localized,
+        })
+    }
+}
+
+/// A JWK Set (RFC 7517 §5) of public keys.
+fn check_jwks(jwks: &Value) -> Result<(), MetadataError> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("jwks must be a JWK Set: {\"keys\": [...]}"))?;
+    if keys.is_empty() || keys.len() > 20 {
+        return Err(invalid("jwks must hold 1-20 keys"));
+    }
+    for key in keys {
+        let Some(map) = key.as_object() else {
+            return Err(invalid("every jwks entry must be a JWK object"));
+        };
+        if !map.get("kty").is_some_and(Value::is_string) {
+            return Err(invalid("every JWK needs a 'kty'"));
+        }
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            if map.contains_key(private) {
+                return Err(invalid(format!(
+                    "jwks must hold public keys only (found '{private}')"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Server-side policy for a client, set by an administrator (never through registration).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientPolicy {
+    /// How access tokens are represented (JWT unless set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_format: Option<TokenFormat>,
+    /// Access token lifetime, overriding the tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Refresh token lifetime, overriding the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Resource indicators (RFC 8707) this client may request as audiences.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Token exchange (RFC 8693 §1.1): may this client obtain tokens that act as the subject?
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub may_impersonate: bool,
+    /// Token exchange (RFC 8693 §1.1): may this client obtain delegation tokens (`act`)?
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub may_delegate: bool,
+    /// The client is a service account: it may hold API keys.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub service_account: bool,
+}
+
+impl ClientPolicy {
+    pub fn token_format(&self) -> TokenFormat {
+        self.access_token_format.unwrap_or(TokenFormat::Jwt)
+    }
+}
+
+/// Checks an RFC 8707 resource indicator: an absolute URI without a fragment (§2).
+pub fn check_resource(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|_| format!("'{}' is not an absolute URI", clip(raw)))?;
+    if url.fragment().is_some() {
+        return Err(format!("'{}' has a fragment", clip(raw)));
+    }
+    Ok(url)
+}
+
+/// A client as stored.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: ClientId,
+    pub metadata: ClientMetadata,
+    pub policy: ClientPolicy,
+    /// SHA-256 of the secret.
+    pub secret_hash: Option<[u8; 32]>,
+    /// The secret sealed under the master key (client_secret_jwt only).
+    pub secret_sealed: Option<Vec<u8>>,
+    pub secret_expires_at: Option<i64>,
+    pub registration_token_hash: Option<[u8; 32]>,
+    /// Registered through the registration endpoint (and so expires when unused).
+    pub dynamic: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.metadata.grant_types.contains(&grant)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.metadata.token_endpoint_auth_method == AuthMethod::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: ValidationRules = ValidationRules {
+        allow_http_jwks_uri: false,
+    };
+
+    fn request(json: Value) -> Result<ClientMetadata, MetadataError> {
+        serde_json::from_value::<MetadataRequest>(json)
+            .unwrap()
+            .validate(RULES)
+    }
+
+    #[test]
+    fn defaults_follow_rfc7591() {
+        let m = request(serde_json::json!({"redirect_uris": ["https://app.example/cb"]})).unwrap();
+        assert_eq!(m.grant_types, vec![GrantType::AuthorizationCode]);
+        assert_eq!(m.response_types, vec![ResponseType::Code]);
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(m.application_type, ApplicationType::Web);
+        assert_eq!(m.id_token_signed_response_alg, SigningAlg::Rs256);
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        use ApplicationType::{Native, Web};
+        for (uri, app) in [
+            ("https://app.example/cb", Web),
+            ("https://app.example/cb?x=1", Web),
+            ("http://127.0.0.1:4000/cb", Native),
+            ("http://[::1]/cb", Native),
+            ("http://localhost/cb", Native),
+            ("com.example.app:/oauth2redirect", Native),
+            ("https://app.example/cb", Native),
+        ] {
+            assert!(check_redirect_uri(uri, app).is_ok(), "{uri} {app}");
+        }
+        for (uri, app) in [
+            ("/relative", Web),
+            ("https://app.example/cb#frag", Web),
+            ("http://app.example/cb", Web),
+            ("http://127.0.0.1/cb", Web),
+            ("http://app.example/cb", Native),
+            ("com.example.app:/cb", Web),
+            ("myapp:/cb", Native),
+            ("javascript:alert(1)", Native),
+            ("data:text/html,x", Native),
+        ] {
+            let e = check_redirect_uri(uri, app).unwrap_err();
+            assert_eq!(e.code, MetadataErrorCode::InvalidRedirectUri, "{uri}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_or_unsafe_metadata_is_refused() {
+        for (json, code) in [
+            (
+                serde_json::json!({"grant_types": ["authorization_code"], "response_types": []}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "response_types": ["code"], "redirect_uris": ["https://a.example/cb"]}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["implicit"]}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["authorization_code"]}),
+                MetadataErrorCode::InvalidRedirectUri,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "jwks_uri": "https://a.example/j", "jwks": {"keys": [{"kty": "EC"}]}}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "jwks_uri": "http://a.example/j"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "scope": "a  b"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "logo_uri": "javascript:x"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "RS256"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+        ] {
+            assert_eq!(request(json.clone()).unwrap_err().code, code, "{json}");
+        }
+    }
+
+    #[test]
+    fn localized_members_are_kept_and_unknown_ones_ignored() {
+        let m = request(serde_json::json!({
+            "grant_types": ["client_credentials"],
+            "client_name": "App",
+            "client_name#fr": "Appli",
+            "frobnicate": true,
+        }))
+        .unwrap();
+        assert_eq!(m.localized.get("client_name#fr").unwrap(), "Appli");
+        assert!(!m.localized.contains_key("frobnicate"));
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["client_name#fr"], "Appli");
+        let back: ClientMetadata = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+    }
+}

@@ -1,0 +1,11 @@
+//! The OAuth 2.0 endpoints and the rules behind them, one file per spec.
+
+pub mod access_token;
+pub mod api_keys;
+pub mod client_auth;
+pub mod grants;
+pub mod introspection;
+pub mod params;
+pub mod registration;
+pub mod revocation;
+pub mod token;

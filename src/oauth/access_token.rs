@@ -1,0 +1,263 @@
+//! Access tokens: RFC 9068 JWTs (`typ: at+jwt`, signed with the tenant's ES256 key, nothing
+//! stored) or opaque reference tokens (stored hashed), per client; and the checks that decide
+//! whether a token presented back to us is active (RFC 7662 §2.2).
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::crypto::{b64url, random_bytes, random_token, sha256};
+use crate::error::ServiceError;
+use crate::jose::jwt;
+use crate::keys;
+use crate::model::client::{Client, ClientId};
+use crate::model::token::{Scope, TokenFormat};
+use crate::model::{SigningAlg, Tenant};
+
+/// RFC 9068 §2.1: the media type of JWT access tokens.
+pub const AT_JWT_TYP: &str = "at+jwt";
+
+/// What an access token stands for.
+#[derive(Debug, Clone)]
+pub struct TokenSpec {
+    pub sub: String,
+    pub client_id: ClientId,
+    pub scope: Scope,
+    pub audience: Vec<String>,
+    /// RFC 8693 §4.1: the acting party, for delegation.
+    pub act: Option<Value>,
+    /// RFC 7800 confirmation (sender-constrained tokens).
+    pub cnf: Option<Value>,
+    pub format: TokenFormat,
+    pub ttl_secs: u64,
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: u64,
+    pub format: TokenFormat,
+}
+
+/// The access token lifetime for `client`: the client's, else the tenant's, else the server's.
+pub fn ttl_for(state: &AppState, tenant: &Tenant, client: &Client) -> u64 {
+    client
+        .policy
+        .access_token_ttl_secs
+        .or(tenant.settings.access_token_ttl_secs)
+        .unwrap_or(state.settings.oauth.access_token_ttl_secs)
+        .min(state.settings.oauth.max_access_token_ttl_secs)
+}
+
+/// The RFC 9068 §2.2 claim set.
+fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> Map<String, Value> {
+    let exp = now.saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX));
+    let mut claims = Map::new();
+    claims.insert("iss".into(), state.settings.issuer(&tenant.slug).into());
+    claims.insert("sub".into(), spec.sub.clone().into());
+    claims.insert(
+        "aud".into(),
+        match spec.audience.as_slice() {
+            [one] => one.clone().into(),
+            many => json!(many),
+        },
+    );
+    claims.insert("exp".into(), exp.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("jti".into(), b64url(&random_bytes::<16>()).into());
+    claims.insert("client_id".into(), spec.client_id.as_str().into());
+    if !spec.scope.is_empty() {
+        claims.insert("scope".into(), spec.scope.to_string().into());
+    }
+    if let Some(act) = &spec.act {
+        claims.insert("act".into(), act.clone());
+    }
+    if let Some(cnf) = &spec.cnf {
+        claims.insert("cnf".into(), cnf.clone());
+    }
+    claims
+}
+
+/// Issues an access token. A JWT costs one signature and no database write; an opaque token
+/// one insert.
+pub async fn issue(
+    state: &AppState,
+    tenant: &Tenant,
+    spec: &TokenSpec,
+) -> Result<Issued, ServiceError> {
+    let now = state.clock.now();
+    let claims = claims(state, tenant, spec, now);
+    let token = match spec.format {
+        TokenFormat::Jwt => {
+            let set = keys::key_set(state, tenant.id).await?;
+            let signer = set
+                .signer(SigningAlg::Es256)
+                .ok_or_else(|| ServiceError::Internal("tenant has no active ES256 key".into()))?;
+            signer.sign_jwt(&claims, AT_JWT_TYP)?
+        }
+        TokenFormat::Opaque => {
+            let token = random_token::<32>();
+            let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+            state
+                .store
+                .insert_access_token(
+                    tenant.id,
+                    sha256(token.as_bytes()),
+                    &spec.client_id,
+                    claims,
+                    exp,
+                    now,
+                )
+                .await?;
+            token
+        }
+    };
+    Ok(Issued {
+        token,
+        expires_in: spec.ttl_secs,
+        format: spec.format,
+    })
+}
+
+/// An active access token presented back to us.
+#[derive(Debug, Clone)]
+pub struct ActiveAccessToken {
+    pub claims: Map<String, Value>,
+    pub client_id: Option<ClientId>,
+    pub format: TokenFormat,
+}
+
+impl ActiveAccessToken {
+    pub fn exp(&self) -> Option<i64> {
+        self.claims.get("exp").and_then(Value::as_i64)
+    }
+
+    pub fn jti(&self) -> Option<&str> {
+        self.claims.get("jti").and_then(Value::as_str)
+    }
+}
+
+/// Verifies a JWT signed by one of the tenant's published keys, issued by this tenant and not
+/// expired. `typ` when given must match the header's (RFC 8725 §3.11 explicit typing).
+pub async fn verify_own_jwt(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+    typ: Option<&str>,
+) -> Result<Option<Map<String, Value>>, ServiceError> {
+    let Ok(header) = jwt::peek_header(token) else {
+        return Ok(None);
+    };
+    if let Some(typ) = typ
+        && !header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
+        })
+    {
+        return Ok(None);
+    }
+    let Some(kid) = header.kid.as_deref() else {
+        return Ok(None);
+    };
+    let set = keys::key_set(state, tenant.id).await?;
+    let Some((alg, verifier)) = set.verifier(kid) else {
+        return Ok(None);
+    };
+    if alg.as_str() != header.alg {
+        return Ok(None);
+    }
+    let Ok(claims) = jwt::verify(token, verifier) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let issuer = state.settings.issuer(&tenant.slug);
+    let iss_ok = claims.get("iss").and_then(Value::as_str) == Some(issuer.as_str());
+    let live = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| now < exp);
+    let started = claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .is_none_or(|nbf| nbf <= now);
+    Ok((iss_ok && live && started).then_some(claims))
+}
+
+/// The access token `token` if it is one of this tenant's and active: JWTs by signature,
+/// issuer, expiry and the revocation list; opaque tokens by their stored record.
+pub async fn inspect(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<Option<ActiveAccessToken>, ServiceError> {
+    if jwt::looks_like_jwt(token) {
+        let Some(claims) = verify_own_jwt(state, tenant, token, Some(AT_JWT_TYP)).await? else {
+            return Ok(None);
+        };
+        let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        if state.store.is_jti_revoked(tenant.id, jti).await? {
+            return Ok(None);
+        }
+        let client_id = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .and_then(ClientId::parse);
+        return Ok(Some(ActiveAccessToken {
+            claims,
+            client_id,
+            format: TokenFormat::Jwt,
+        }));
+    }
+    if token.len() > 512 {
+        return Ok(None);
+    }
+    let Some(stored) = state
+        .store
+        .access_token(tenant.id, sha256(token.as_bytes()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if stored.revoked || stored.expires_at <= state.clock.now() {
+        return Ok(None);
+    }
+    Ok(Some(ActiveAccessToken {
+        claims: stored.claims,
+        client_id: Some(stored.client_id),
+        format: TokenFormat::Opaque,
+    }))
+}
+
+/// Revokes an access token of `client`: a JWT by remembering its `jti` until it expires, an
+/// opaque token in place. `Ok(false)`: the token belongs to another client.
+pub async fn revoke(
+    state: &AppState,
+    tenant: &Tenant,
+    active: &ActiveAccessToken,
+    token: &str,
+    client: &ClientId,
+) -> Result<bool, ServiceError> {
+    if active.client_id.as_ref() != Some(client) {
+        return Ok(false);
+    }
+    match active.format {
+        TokenFormat::Jwt => {
+            if let (Some(jti), Some(exp)) = (active.jti(), active.exp()) {
+                state.store.revoke_jti(tenant.id, jti, exp).await?;
+            }
+        }
+        TokenFormat::Opaque => {
+            state
+                .store
+                .revoke_access_token(
+                    tenant.id,
+                    sha256(token.as_bytes()),
+                    client,
+                    state.clock.now(),
+                )
+                .await?;
+        }
+    }
+    Ok(true)
+}

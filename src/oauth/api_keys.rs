@@ -1,0 +1,164 @@
+//! API keys for service accounts and users: created with the CLI (the raw key shown once),
+//! presented to resource servers, which check them at the introspection endpoint; revoked by
+//! the CLI or by the owning client at the revocation endpoint.
+
+use crate::app::AppState;
+use crate::clients;
+use crate::crypto::{hex, random_bytes, random_token, secrets_equal, sha256};
+use crate::error::ServiceError;
+use crate::model::api_key::{API_KEY_PREFIX, ApiKey, ApiKeyOwner, split_raw_key};
+use crate::model::client::ClientId;
+use crate::model::token::Scope;
+use crate::model::{Tenant, TenantId};
+
+/// What a new key is for.
+pub struct NewApiKey {
+    pub owner: ApiKeyOwner,
+    pub label: String,
+    pub scope: Scope,
+    pub not_before: Option<i64>,
+    pub expires_in: Option<u64>,
+}
+
+/// Creates a key; returns it with the raw key, which is never stored or shown again.
+pub async fn create(
+    state: &AppState,
+    tenant: &Tenant,
+    new: NewApiKey,
+) -> Result<(ApiKey, String), ServiceError> {
+    let label = new.label.trim().to_owned();
+    if label.is_empty() || label.chars().count() > 200 || label.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid(
+            "label must be 1-200 characters without control characters".into(),
+        ));
+    }
+    match &new.owner {
+        ApiKeyOwner::Client(id) => {
+            let client = clients::get(state, tenant.id, id).await?;
+            if !client.policy.service_account {
+                return Err(ServiceError::Invalid(format!(
+                    "client '{id}' is not a service account (set it with `latchkey client update --service-account`)"
+                )));
+            }
+            // A service account's key cannot carry more than the client may be granted.
+            let allowed = client.metadata.scope.clone().unwrap_or_default();
+            if !new.scope.is_subset(&allowed) {
+                return Err(ServiceError::Invalid(
+                    "the key's scope exceeds the client's registered scope".into(),
+                ));
+            }
+        }
+        ApiKeyOwner::User(sub) => {
+            if sub.is_empty() || sub.len() > 255 || sub.chars().any(char::is_control) {
+                return Err(ServiceError::Invalid("malformed user subject".into()));
+            }
+        }
+    }
+    let now = state.clock.now();
+    let key_id = hex(&random_bytes::<8>());
+    let secret = random_token::<32>();
+    let raw = format!("{API_KEY_PREFIX}{key_id}.{secret}");
+    let key = ApiKey {
+        key_id,
+        owner: new.owner,
+        label,
+        scope: new.scope,
+        not_before: new.not_before.unwrap_or(now),
+        expires_at: match new.expires_in {
+            None => None,
+            Some(secs) => Some(
+                now.saturating_add(
+                    i64::try_from(secs)
+                        .map_err(|_| ServiceError::Invalid("expiry is too far away".into()))?,
+                ),
+            ),
+        },
+        last_used_at: None,
+        revoked: false,
+        created_at: now,
+        key_hash: sha256(raw.as_bytes()),
+    };
+    state.store.insert_api_key(tenant.id, &key).await?;
+    Ok((key, raw))
+}
+
+pub async fn list(
+    state: &AppState,
+    tenant: TenantId,
+    owner: Option<&ApiKeyOwner>,
+) -> Result<Vec<ApiKey>, ServiceError> {
+    Ok(state.store.api_keys(tenant, owner).await?)
+}
+
+/// Revokes a key by its id.
+pub async fn revoke(state: &AppState, tenant: TenantId, key_id: &str) -> Result<(), ServiceError> {
+    if !state
+        .store
+        .revoke_api_key(tenant, key_id, state.clock.now())
+        .await?
+    {
+        return Err(ServiceError::NotFound(format!(
+            "no live API key '{key_id}'"
+        )));
+    }
+    Ok(())
+}
+
+/// The key `raw` if it is one of this tenant's and usable now. Its use is recorded (at most
+/// hourly per replica).
+pub async fn inspect(
+    state: &AppState,
+    tenant: TenantId,
+    raw: &str,
+) -> Result<Option<ApiKey>, ServiceError> {
+    let Some((key_id, _)) = split_raw_key(raw) else {
+        return Ok(None);
+    };
+    let Some(key) = state.store.api_key(tenant, key_id).await? else {
+        return Ok(None);
+    };
+    if !secrets_equal(&sha256(raw.as_bytes()), &key.key_hash) || !key.is_valid_at(state.clock.now())
+    {
+        return Ok(None);
+    }
+    let touched = (tenant, format!("api-key:{key_id}"));
+    if state.hot.touched.get(&touched).is_none() {
+        let generation = state.hot.touched.generation();
+        state.hot.touched.insert_if(generation, touched, ());
+        let (state, key_id) = (state.clone(), key_id.to_owned());
+        tokio::spawn(async move {
+            let now = state.clock.now();
+            if let Err(e) = state.store.touch_api_key(tenant, &key_id, now).await {
+                tracing::warn!(error = %e, %key_id, "could not record API key use");
+            }
+        });
+    }
+    Ok(Some(key))
+}
+
+/// Revokes the key `raw` if `client` owns it. `Ok(None)`: not a key of this tenant;
+/// `Ok(Some(false))`: someone else's.
+pub async fn revoke_presented(
+    state: &AppState,
+    tenant: TenantId,
+    raw: &str,
+    client: &ClientId,
+) -> Result<Option<bool>, ServiceError> {
+    let Some((key_id, _)) = split_raw_key(raw) else {
+        return Ok(None);
+    };
+    let Some(key) = state.store.api_key(tenant, key_id).await? else {
+        return Ok(None);
+    };
+    if !secrets_equal(&sha256(raw.as_bytes()), &key.key_hash) {
+        return Ok(None);
+    }
+    if key.owner != ApiKeyOwner::Client(client.clone()) {
+        return Ok(Some(false));
+    }
+    state
+        .store
+        .revoke_api_key(tenant, key_id, state.clock.now())
+        .await?;
+    Ok(Some(true))
+}

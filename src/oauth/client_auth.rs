@@ -1,0 +1,404 @@
+//! Client authentication at the token, introspection and revocation endpoints: RFC 6749
+//! §2.3.1 (`client_secret_basic`, `client_secret_post`), RFC 7521/7523 and OIDC Core §9
+//! (`client_secret_jwt`, `private_key_jwt`) and public clients (`none`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::cache::SharedState;
+use crate::clients;
+use crate::crypto::{b64url, secrets_equal, sha256};
+use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::jose::jwt;
+use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
+use crate::model::{Tenant, TenantId};
+use crate::oauth::params::Params;
+
+/// RFC 7523 §2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Clock skew tolerated on assertion times.
+const SKEW: i64 = 60;
+/// Largest `jwks_uri` document accepted.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// An authenticated client and how it proved itself.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub client: Arc<Client>,
+    pub method: AuthMethod,
+}
+
+/// The credentials a request carries, before they are checked.
+enum Presented {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    Assertion { assertion: String },
+    Public { id: String },
+}
+
+fn unauthorized(via_header: bool, tenant_issuer: &str, why: &str) -> OAuthError {
+    let e = OAuthError::code(ErrorCode::InvalidClient, why);
+    if via_header {
+        // RFC 6749 §5.2: 401 with WWW-Authenticate when the client used the header.
+        e.with_header(
+            header::WWW_AUTHENTICATE,
+            format!("Basic realm=\"{tenant_issuer}\", charset=\"UTF-8\""),
+        )
+    } else {
+        e
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 §2.3.1, Appendix B).
+fn form_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| ())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    match (form_decode(id), form_decode(secret)) {
+        (Some(id), Some(secret)) if !id.is_empty() => Ok(Some((id, secret))),
+        _ => Err(()),
+    }
+}
+
+fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Presented, OAuthError> {
+    let basic = basic_credentials(req)
+        .map_err(|()| unauthorized(true, issuer, "malformed Basic authorization header"))?;
+    let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    let assertion_type = params.get("client_assertion_type");
+    // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+    let methods = usize::from(basic.is_some())
+        + usize::from(body_secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(OAuthError::invalid_request(
+            "more than one client authentication method in the request",
+        ));
+    }
+    if let Some((id, secret)) = basic {
+        if params.get("client_id").is_some_and(|body_id| body_id != id) {
+            return Err(unauthorized(
+                true,
+                issuer,
+                "client_id differs from the authenticated client",
+            ));
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    if let Some(assertion) = assertion {
+        if assertion_type != Some(JWT_BEARER_ASSERTION) {
+            return Err(unauthorized(
+                false,
+                issuer,
+                "unsupported client_assertion_type",
+            ));
+        }
+        return Ok(Presented::Assertion {
+            assertion: assertion.to_owned(),
+        });
+    }
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| unauthorized(false, issuer, "client authentication is required"))?
+        .to_owned();
+    Ok(match body_secret {
+        Some(secret) => Presented::Post {
+            id,
+            secret: secret.to_owned(),
+        },
+        None => Presented::Public { id },
+    })
+}
+
+/// Authenticates the client of a request to `endpoint` (its full URL).
+pub async fn authenticate(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &HttpRequest,
+    params: &Params,
+    endpoint: &str,
+) -> Result<Authenticated, OAuthError> {
+    let issuer = state.settings.issuer(&tenant.slug);
+    let found = match presented(req, params, &issuer)? {
+        Presented::Basic { id, secret } => check_secret(
+            state,
+            tenant.id,
+            &id,
+            &secret,
+            AuthMethod::ClientSecretBasic,
+        )
+        .await?
+        .ok_or_else(|| unauthorized(true, &issuer, "client authentication failed"))?,
+        Presented::Post { id, secret } => {
+            check_secret(state, tenant.id, &id, &secret, AuthMethod::ClientSecretPost)
+                .await?
+                .ok_or_else(|| unauthorized(false, &issuer, "client authentication failed"))?
+        }
+        Presented::Public { id } => {
+            let client = match ClientId::parse(&id) {
+                Some(id) => clients::find(state, tenant.id, &id).await?,
+                None => None,
+            };
+            match client {
+                Some(c) if c.metadata.token_endpoint_auth_method == AuthMethod::None => {
+                    Authenticated {
+                        client: c,
+                        method: AuthMethod::None,
+                    }
+                }
+                _ => return Err(unauthorized(false, &issuer, "client authentication failed")),
+            }
+        }
+        Presented::Assertion { assertion } => {
+            check_assertion(state, tenant, &issuer, endpoint, params, &assertion).await?
+        }
+    };
+    clients::touch(state, tenant.id, &found.client.client_id).await;
+    Ok(found)
+}
+
+/// Checks a secret in constant time. An unknown client costs the same hash and comparison.
+async fn check_secret(
+    state: &AppState,
+    tenant: TenantId,
+    id: &str,
+    secret: &str,
+    method: AuthMethod,
+) -> Result<Option<Authenticated>, OAuthError> {
+    let client = match ClientId::parse(id) {
+        Some(id) => clients::find(state, tenant, &id).await?,
+        None => None,
+    };
+    let presented = sha256(secret.as_bytes());
+    let stored = client
+        .as_ref()
+        .and_then(|c| c.secret_hash)
+        .unwrap_or([0xa5; 32]);
+    let matches = secrets_equal(&presented, &stored);
+    let Some(client) = client else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let usable = matches
+        && client.secret_hash.is_some()
+        && client.metadata.token_endpoint_auth_method == method
+        && client.secret_expires_at.is_none_or(|exp| now < exp);
+    Ok(usable.then_some(Authenticated { client, method }))
+}
+
+/// The audiences an assertion may name: the issuer, the token endpoint, or the endpoint
+/// called (RFC 7523 §3 item 3; OIDC Core §9).
+fn audience_ok(claims: &serde_json::Map<String, Value>, accepted: &[&str]) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => accepted.contains(&aud.as_str()),
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| accepted.contains(&a))),
+        _ => false,
+    }
+}
+
+async fn check_assertion(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &str,
+    endpoint: &str,
+    params: &Params,
+    assertion: &str,
+) -> Result<Authenticated, OAuthError> {
+    let fail = |why: &str| unauthorized(false, issuer, why);
+    let unverified = jwt::peek_claims(assertion).map_err(|_| fail("malformed client assertion"))?;
+    // RFC 7523 §3: iss and sub are both the client_id.
+    let sub = unverified.get("sub").and_then(Value::as_str);
+    let iss = unverified.get("iss").and_then(Value::as_str);
+    let (Some(sub), Some(iss)) = (sub, iss) else {
+        return Err(fail("client assertion lacks iss or sub"));
+    };
+    if sub != iss || params.get("client_id").is_some_and(|id| id != sub) {
+        return Err(fail("client assertion iss, sub and client_id disagree"));
+    }
+    let client = match ClientId::parse(sub) {
+        Some(id) => clients::find(state, tenant.id, &id).await?,
+        None => None,
+    }
+    .ok_or_else(|| fail("client authentication failed"))?;
+    let method = client.metadata.token_endpoint_auth_method;
+    let registered_alg = client.metadata.token_endpoint_auth_signing_alg.as_deref();
+    let claims = match method {
+        AuthMethod::ClientSecretJwt => {
+            let secret = clients::hmac_secret(state, tenant.id, &client)?
+                .ok_or_else(|| fail("client authentication failed"))?;
+            let allowed: Vec<&str> = registered_alg.map_or_else(|| HMAC_ALGS.to_vec(), |a| vec![a]);
+            jwt::verify_hmac(assertion, &secret, &allowed)
+        }
+        AuthMethod::PrivateKeyJwt => {
+            let allowed: Vec<&str> =
+                registered_alg.map_or_else(|| ASYMMETRIC_ALGS.to_vec(), |a| vec![a]);
+            let jwks = client_jwks(state, tenant.id, &client, false).await?;
+            match jwt::verify_with_jwks(assertion, &jwks, &allowed) {
+                // The client may have rotated its keys: fetch jwks_uri once more.
+                Err(_) if client.metadata.jwks_uri.is_some() => {
+                    let jwks = client_jwks(state, tenant.id, &client, true).await?;
+                    jwt::verify_with_jwks(assertion, &jwks, &allowed)
+                }
+                other => other,
+            }
+        }
+        _ => return Err(fail("client authentication failed")),
+    }
+    .map_err(|e| {
+        tracing::info!(client_id = %client.client_id, error = %e, "client assertion refused");
+        fail("client assertion signature is invalid")
+    })?;
+
+    let now = state.clock.now();
+    let int = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let Some(exp) = int("exp") else {
+        return Err(fail("client assertion lacks exp"));
+    };
+    if exp + SKEW <= now {
+        return Err(fail("client assertion has expired"));
+    }
+    let max_lifetime =
+        i64::try_from(state.settings.oauth.client_assertion_max_lifetime_secs).unwrap_or(600);
+    if exp > now + max_lifetime + SKEW {
+        return Err(fail("client assertion lives too long"));
+    }
+    if int("nbf").is_some_and(|nbf| nbf > now + SKEW)
+        || int("iat").is_some_and(|iat| iat > now + SKEW)
+    {
+        return Err(fail("client assertion is not valid yet"));
+    }
+    let token_endpoint = format!("{issuer}/token");
+    if !audience_ok(&claims, &[issuer, &token_endpoint, endpoint]) {
+        return Err(fail("client assertion audience is not this server"));
+    }
+    let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+        return Err(fail("client assertion lacks jti"));
+    };
+    // RFC 7523 §3 item 7: a jti is used once, on any replica, until the assertion expires.
+    let key = format!(
+        "assertion:{}:{}:{}",
+        tenant.id,
+        client.client_id,
+        b64url(&sha256(jti.as_bytes()))
+    );
+    let ttl = Duration::from_secs(u64::try_from(exp - now + SKEW).unwrap_or(1).max(1));
+    if !state
+        .cache
+        .set_if_absent(&key, b"1", ttl)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        return Err(fail("client assertion was already used"));
+    }
+    Ok(Authenticated { client, method })
+}
+
+/// The client's public keys: registered by value, or fetched from its `jwks_uri` (cached).
+async fn client_jwks(
+    state: &AppState,
+    tenant: TenantId,
+    client: &Client,
+    refresh: bool,
+) -> Result<Arc<Value>, OAuthError> {
+    if let Some(jwks) = &client.metadata.jwks {
+        return Ok(Arc::new(jwks.clone()));
+    }
+    let Some(uri) = &client.metadata.jwks_uri else {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidClient,
+            "client has no keys",
+        ));
+    };
+    let key = (tenant, client.client_id.clone());
+    if !refresh && let Some(hit) = state.hot.client_jwks.get(&key) {
+        return Ok(hit);
+    }
+    let generation = state.hot.client_jwks.generation();
+    let fetched = fetch_jwks(state, uri).await.map_err(|e| {
+        tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
+        OAuthError::code(ErrorCode::InvalidClient, "the client's jwks_uri could not be fetched")
+    })?;
+    let fetched = Arc::new(fetched);
+    state
+        .hot
+        .client_jwks
+        .insert_if(generation, key, fetched.clone());
+    Ok(fetched)
+}
+
+async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
+    let mut response = state
+        .http
+        .get(uri)
+        .header(
+            header::ACCEPT.as_str(),
+            "application/jwk-set+json, application/json",
+        )
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err("document too large".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    jwt::jwk_set(&value).map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_of_basic_credentials() {
+        assert_eq!(form_decode("a%3Ab+c").as_deref(), Some("a:b c"));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("plain").as_deref(), Some("plain"));
+    }
+}

@@ -1,0 +1,5 @@
+//! The grants of the token endpoint, one file each.
+
+pub mod client_credentials;
+pub mod refresh_token;
+pub mod token_exchange;

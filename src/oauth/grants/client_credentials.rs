@@ -1,0 +1,41 @@
+//! The client credentials grant (RFC 6749 §4.4), with resource indicators (RFC 8707).
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+use crate::model::Tenant;
+use crate::model::client::Client;
+use crate::oauth::access_token::{self, TokenSpec};
+use crate::oauth::params::Params;
+use crate::oauth::token::{TokenResponse, audience, granted_scope};
+
+pub async fn grant(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let allowed = client.metadata.scope.clone().unwrap_or_default();
+    let scope = granted_scope(params.get("scope"), &allowed)?;
+    let audience = audience(state, tenant, client, params.all("resource"), &[])?;
+    let spec = TokenSpec {
+        // The client acts on its own behalf: it is the subject (RFC 9068 §2.2).
+        sub: client.client_id.as_str().to_owned(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        audience,
+        act: None,
+        cnf: None,
+        format: client.policy.token_format(),
+        ttl_secs: access_token::ttl_for(state, tenant, client),
+    };
+    let issued = access_token::issue(state, tenant, &spec).await?;
+    // RFC 6749 §4.4.3: no refresh token for this grant.
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+        refresh_token: None,
+        issued_token_type: None,
+    })
+}

@@ -1,0 +1,190 @@
+//! Token introspection (RFC 7662) for authenticated clients, with the JWT response of RFC 9701
+//! when asked for with `Accept: application/token-introspection+jwt`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value};
+
+use crate::app::AppState;
+use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::http::CurrentTenant;
+use crate::keys;
+use crate::model::api_key::{API_KEY_PREFIX, ApiKeyOwner};
+use crate::model::client::AuthMethod;
+use crate::model::token::TokenTypeHint;
+use crate::model::{SigningAlg, Tenant};
+use crate::oauth::access_token;
+use crate::oauth::api_keys;
+use crate::oauth::client_auth::{self, Authenticated};
+use crate::oauth::grants::refresh_token;
+use crate::oauth::params::Params;
+
+/// RFC 9701 §5: the media type of a JWT introspection response.
+pub const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
+
+/// `POST {issuer}/introspect`.
+pub async fn introspect(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::parse(form.into_inner())?;
+    let endpoint = format!("{}/introspect", state.settings.issuer(&tenant.slug));
+    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
+    if auth.method == AuthMethod::None {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidClient,
+            "public clients may not introspect tokens",
+        ));
+    }
+    let token = params.required("token")?;
+    // RFC 7662 §2.1: an unknown hint is ignored and the search extended.
+    let hint = params
+        .get("token_type_hint")
+        .and_then(|h| h.parse::<TokenTypeHint>().ok());
+    let found = lookup(&state, &tenant, &auth, token, hint).await?;
+    let mut body = Map::new();
+    body.insert("active".into(), found.is_some().into());
+    if let Some(members) = found {
+        body.extend(members);
+    }
+    let wants_jwt = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|part| part.trim().split(';').next() == Some(INTROSPECTION_JWT))
+        });
+    if wants_jwt {
+        return jwt_response(&state, &tenant, &auth, body).await;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Value::Object(body)))
+}
+
+/// The members describing an active token, or `None` when it is not (RFC 7662 §2.2: unknown,
+/// expired, revoked and other tenants' tokens all look the same).
+async fn lookup(
+    state: &AppState,
+    tenant: &Tenant,
+    auth: &Authenticated,
+    token: &str,
+    hint: Option<TokenTypeHint>,
+) -> Result<Option<Map<String, Value>>, ServiceError> {
+    if token.starts_with(API_KEY_PREFIX) {
+        return api_key(state, tenant, token).await;
+    }
+    let refresh_first = hint == Some(TokenTypeHint::RefreshToken);
+    for as_refresh in [refresh_first, !refresh_first] {
+        let found = if as_refresh {
+            refresh(state, tenant, auth, token).await?
+        } else {
+            access(state, tenant, token).await?
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+async fn access(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ServiceError> {
+    let Some(active) = access_token::inspect(state, tenant, token).await? else {
+        return Ok(None);
+    };
+    let mut members = active.claims;
+    // RFC 9449 §8.3 / RFC 7662 §2.2: DPoP-bound tokens are of type DPoP.
+    let dpop = members.get("cnf").and_then(|c| c.get("jkt")).is_some();
+    members.insert(
+        "token_type".into(),
+        if dpop { "DPoP" } else { "Bearer" }.into(),
+    );
+    Ok(Some(members))
+}
+
+async fn refresh(
+    state: &AppState,
+    tenant: &Tenant,
+    auth: &Authenticated,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ServiceError> {
+    let Some(stored) = refresh_token::inspect(state, tenant, token).await? else {
+        return Ok(None);
+    };
+    // A refresh token is its client's alone: to anyone else it is not active.
+    if stored.client_id != auth.client.client_id {
+        return Ok(None);
+    }
+    let mut members = Map::new();
+    for name in ["sub", "scope", "aud", "act"] {
+        if let Some(v) = stored.claims.get(name) {
+            members.insert(name.into(), v.clone());
+        }
+    }
+    members.insert("client_id".into(), stored.client_id.as_str().into());
+    members.insert("exp".into(), stored.expires_at.into());
+    members.insert("iss".into(), state.settings.issuer(&tenant.slug).into());
+    Ok(Some(members))
+}
+
+async fn api_key(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ServiceError> {
+    let Some(key) = api_keys::inspect(state, tenant.id, token).await? else {
+        return Ok(None);
+    };
+    let mut members = Map::new();
+    members.insert("sub".into(), key.owner.subject().into());
+    if let ApiKeyOwner::Client(id) = &key.owner {
+        members.insert("client_id".into(), id.as_str().into());
+    }
+    if !key.scope.is_empty() {
+        members.insert("scope".into(), key.scope.to_string().into());
+    }
+    members.insert("iat".into(), key.created_at.into());
+    members.insert("nbf".into(), key.not_before.into());
+    if let Some(exp) = key.expires_at {
+        members.insert("exp".into(), exp.into());
+    }
+    members.insert("iss".into(), state.settings.issuer(&tenant.slug).into());
+    members.insert("token_type".into(), "api_key".into());
+    members.insert("key_id".into(), key.key_id.into());
+    Ok(Some(members))
+}
+
+/// RFC 9701 §5: the response as a signed JWT for the introspecting client.
+async fn jwt_response(
+    state: &AppState,
+    tenant: &Tenant,
+    auth: &Authenticated,
+    body: Map<String, Value>,
+) -> Result<HttpResponse, OAuthError> {
+    let set = keys::key_set(state, tenant.id).await?;
+    // RFC 9701 §6: introspection_signed_response_alg defaults to RS256.
+    let signer = set
+        .signer(SigningAlg::Rs256)
+        .ok_or_else(|| ServiceError::Internal("tenant has no active RS256 key".into()))?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), state.settings.issuer(&tenant.slug).into());
+    claims.insert("aud".into(), auth.client.client_id.as_str().into());
+    claims.insert("iat".into(), state.clock.now().into());
+    claims.insert("token_introspection".into(), Value::Object(body));
+    let jwt = signer
+        .sign_jwt(&claims, "token-introspection+jwt")
+        .map_err(ServiceError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type(INTROSPECTION_JWT)
+        .body(jwt))
+}

@@ -1,0 +1,427 @@
+//! Dynamic client registration (RFC 7591) and its management protocol (RFC 7592) at
+//! `{issuer}/register` and `{issuer}/register/{client_id}`, under the tenant's policy: open
+//! (rate limited per IP address and per tenant), initial access token required, or closed.
+
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value};
+
+use crate::app::AppState;
+use crate::cache::SharedState;
+use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
+use crate::crypto::{secrets_equal, sha256};
+use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::http::CurrentTenant;
+use crate::jose::jwt;
+use crate::model::client::{
+    ASYMMETRIC_ALGS, Client, ClientId, ClientPolicy, MetadataError, MetadataErrorCode,
+    MetadataRequest, ValidationRules,
+};
+use crate::model::{RegistrationMode, Tenant};
+
+/// Largest registration request accepted.
+const MAX_REQUEST: usize = 64 * 1024;
+/// Registration metadata claims a software statement cannot set (they describe the statement).
+const STATEMENT_ONLY: &[&str] = &["iss", "iat", "exp", "nbf", "jti", "aud", "sub"];
+
+fn metadata_error(e: MetadataError) -> OAuthError {
+    let code = match e.code {
+        MetadataErrorCode::InvalidRedirectUri => ErrorCode::InvalidRedirectUri,
+        MetadataErrorCode::InvalidClientMetadata => ErrorCode::InvalidClientMetadata,
+        MetadataErrorCode::InvalidSoftwareStatement => ErrorCode::InvalidSoftwareStatement,
+        MetadataErrorCode::UnapprovedSoftwareStatement => ErrorCode::UnapprovedSoftwareStatement,
+    };
+    OAuthError::code(code, e.description)
+}
+
+fn invalid_token(why: &str) -> OAuthError {
+    // RFC 6750 §3: a bad bearer token is a 401 with a Bearer challenge.
+    OAuthError::code(ErrorCode::InvalidToken, why).with_header(
+        header::WWW_AUTHENTICATE,
+        format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+    )
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn rules(state: &AppState) -> ValidationRules {
+    ValidationRules {
+        allow_http_jwks_uri: state.settings.oauth.allow_http_jwks_uri,
+    }
+}
+
+/// The body as a JSON object.
+fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/json",
+        ));
+    }
+    if body.len() > MAX_REQUEST {
+        return Err(OAuthError::invalid_request("request body too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(OAuthError::code(
+            ErrorCode::InvalidClientMetadata,
+            "the client metadata must be a JSON object",
+        )),
+        Err(e) => Err(OAuthError::code(
+            ErrorCode::InvalidClientMetadata,
+            format!("malformed JSON: {e}"),
+        )),
+    }
+}
+
+fn parse_metadata(map: Map<String, Value>) -> Result<MetadataRequest, OAuthError> {
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        OAuthError::code(
+            ErrorCode::InvalidClientMetadata,
+            format!("malformed metadata: {e}"),
+        )
+    })
+}
+
+/// RFC 7591 §2.3: verifies a software statement against the tenant's trusted keys and lays
+/// its claims over the request's metadata (the statement's values win).
+fn apply_software_statement(
+    tenant: &Tenant,
+    mut map: Map<String, Value>,
+    now: i64,
+) -> Result<Map<String, Value>, OAuthError> {
+    let statement = match map.remove("software_statement") {
+        None => {
+            if tenant.settings.require_software_statement {
+                return Err(OAuthError::code(
+                    ErrorCode::InvalidSoftwareStatement,
+                    "this server requires a software statement",
+                ));
+            }
+            return Ok(map);
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(OAuthError::code(
+                ErrorCode::InvalidSoftwareStatement,
+                "software_statement must be a JWT string",
+            ));
+        }
+    };
+    let Some(trusted) = &tenant.settings.software_statement_jwks else {
+        return Err(OAuthError::code(
+            ErrorCode::UnapprovedSoftwareStatement,
+            "this server trusts no software statement publisher",
+        ));
+    };
+    let claims = jwt::verify_with_jwks(&statement, trusted, ASYMMETRIC_ALGS).map_err(|_| {
+        OAuthError::code(
+            ErrorCode::UnapprovedSoftwareStatement,
+            "the software statement is not signed by a trusted key",
+        )
+    })?;
+    if !claims.get("iss").is_some_and(Value::is_string) {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidSoftwareStatement,
+            "the software statement lacks iss",
+        ));
+    }
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp <= now)
+    {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidSoftwareStatement,
+            "the software statement has expired",
+        ));
+    }
+    for (name, value) in claims {
+        if !STATEMENT_ONLY.contains(&name.as_str()) {
+            map.insert(name, value);
+        }
+    }
+    Ok(map)
+}
+
+/// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response.
+fn client_information(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    issued: &IssuedCredentials,
+) -> Value {
+    let mut body = match serde_json::to_value(&client.metadata) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    body.insert("client_id".into(), client.client_id.as_str().into());
+    body.insert("client_id_issued_at".into(), client.created_at.into());
+    if let Some(secret) = &issued.client_secret {
+        body.insert("client_secret".into(), secret.clone().into());
+    }
+    if client.secret_hash.is_some() {
+        // 0: the secret does not expire.
+        body.insert(
+            "client_secret_expires_at".into(),
+            client.secret_expires_at.unwrap_or(0).into(),
+        );
+    }
+    if let Some(token) = &issued.registration_access_token {
+        body.insert("registration_access_token".into(), token.clone().into());
+    }
+    if client.dynamic {
+        body.insert(
+            "registration_client_uri".into(),
+            format!(
+                "{}/register/{}",
+                state.settings.issuer(&tenant.slug),
+                client.client_id
+            )
+            .into(),
+        );
+    }
+    Value::Object(body)
+}
+
+fn respond(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// Enforces the tenant's registration policy.
+async fn admit(state: &AppState, tenant: &Tenant, req: &HttpRequest) -> Result<(), OAuthError> {
+    let mode = tenant
+        .settings
+        .registration
+        .unwrap_or(state.settings.oauth.registration);
+    let now = state.clock.now();
+    if let Some(token) = bearer(req) {
+        if mode == RegistrationMode::Closed {
+            return Err(OAuthError::code(
+                ErrorCode::AccessDenied,
+                "registration is closed",
+            ));
+        }
+        if !state
+            .store
+            .spend_initial_access_token(tenant.id, sha256(token.as_bytes()), now)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            return Err(invalid_token(
+                "the initial access token is invalid, expired or used up",
+            ));
+        }
+        return Ok(());
+    }
+    match mode {
+        RegistrationMode::Closed => Err(OAuthError::code(
+            ErrorCode::AccessDenied,
+            "registration is closed",
+        )),
+        RegistrationMode::Token => Err(invalid_token(
+            "registration requires an initial access token",
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer")),
+        RegistrationMode::Open => {
+            let ip = req
+                .peer_addr()
+                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+            let window = Duration::from_secs(3600);
+            let limits = [
+                (
+                    format!("reg:ip:{}:{ip}", tenant.id),
+                    state.settings.oauth.registration_per_ip_per_hour,
+                ),
+                (
+                    format!("reg:tenant:{}", tenant.id),
+                    state.settings.oauth.registration_per_tenant_per_hour,
+                ),
+            ];
+            for (key, limit) in limits {
+                let count = state
+                    .cache
+                    .increment(&key, window)
+                    .await
+                    .map_err(ServiceError::from)?;
+                if count > i64::from(limit) {
+                    return Err(OAuthError::code(
+                        ErrorCode::RateLimited,
+                        "too many registrations; try again later",
+                    )
+                    .with_header(header::RETRY_AFTER, "3600"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `POST {issuer}/register` (RFC 7591 §3.1).
+pub async fn register(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let map = json_object(&req, &body)?;
+    admit(&state, &tenant, &req).await?;
+    let statement = map.get("software_statement").cloned();
+    let map = apply_software_statement(&tenant, map, state.clock.now())?;
+    let request = parse_metadata(map)?;
+    let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    let (client, issued) = clients::create(
+        &state,
+        &tenant,
+        NewClient {
+            metadata,
+            policy: ClientPolicy::default(),
+            dynamic: true,
+        },
+    )
+    .await?;
+    let mut body = client_information(&state, &tenant, &client, &issued);
+    // RFC 7591 §3.2.1: the software statement comes back as sent.
+    if let (Some(statement), Value::Object(map)) = (statement, &mut body) {
+        map.insert("software_statement".into(), statement);
+    }
+    Ok(respond(StatusCode::CREATED, body))
+}
+
+/// The client a registration access token manages. Unknown clients and wrong tokens answer
+/// alike (RFC 7592 §2.1: 401), so nothing about other clients leaks.
+async fn managed(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &HttpRequest,
+    raw_id: &str,
+) -> Result<Client, OAuthError> {
+    let token =
+        bearer(req).ok_or_else(|| invalid_token("a registration access token is required"))?;
+    let presented = sha256(token.as_bytes());
+    let client = match ClientId::parse(raw_id) {
+        Some(id) => state
+            .store
+            .client(tenant.id, &id)
+            .await
+            .map_err(ServiceError::from)?,
+        None => None,
+    };
+    let stored = client
+        .as_ref()
+        .and_then(|c| c.registration_token_hash)
+        .unwrap_or([0x5a; 32]);
+    let matches = secrets_equal(&presented, &stored);
+    match client {
+        Some(client) if matches && client.registration_token_hash.is_some() => Ok(client),
+        _ => Err(invalid_token("the registration access token is invalid")),
+    }
+}
+
+/// `GET {issuer}/register/{client_id}` (RFC 7592 §2.1).
+pub async fn read(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, OAuthError> {
+    let client = managed(&state, &tenant, &req, &path.1).await?;
+    Ok(respond(
+        StatusCode::OK,
+        client_information(&state, &tenant, &client, &IssuedCredentials::default()),
+    ))
+}
+
+/// `PUT {issuer}/register/{client_id}` (RFC 7592 §2.2): replaces the metadata and rotates the
+/// registration access token.
+pub async fn update(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let client = managed(&state, &tenant, &req, &path.1).await?;
+    let map = json_object(&req, &body)?;
+    for forbidden in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+    ] {
+        // RFC 7592 §2.2: these MUST NOT be included.
+        if map.contains_key(forbidden) {
+            return Err(OAuthError::code(
+                ErrorCode::InvalidClientMetadata,
+                format!("{forbidden} must not be sent"),
+            ));
+        }
+    }
+    let map = apply_software_statement(&tenant, map, state.clock.now())?;
+    let request = parse_metadata(map)?;
+    // RFC 7592 §2.2: client_id MUST match; a client_secret, if sent, MUST match too.
+    if request.client_id.as_deref() != Some(client.client_id.as_str()) {
+        return Err(OAuthError::invalid_request(
+            "client_id must be sent and match the client",
+        ));
+    }
+    if let Some(secret) = &request.client_secret {
+        let ok = client
+            .secret_hash
+            .is_some_and(|h| secrets_equal(&sha256(secret.as_bytes()), &h));
+        if !ok {
+            return Err(OAuthError::invalid_request("client_secret does not match"));
+        }
+    }
+    let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    let (client, issued) = clients::update(
+        &state,
+        tenant.id,
+        &client.client_id,
+        ClientUpdate {
+            metadata: Some(metadata),
+            rotate_registration_token: true,
+            ..ClientUpdate::default()
+        },
+    )
+    .await?;
+    Ok(respond(
+        StatusCode::OK,
+        client_information(&state, &tenant, &client, &issued),
+    ))
+}
+
+/// `DELETE {issuer}/register/{client_id}` (RFC 7592 §2.3).
+pub async fn delete(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, OAuthError> {
+    let client = managed(&state, &tenant, &req, &path.1).await?;
+    match clients::delete(&state, tenant.id, &client.client_id).await {
+        Ok(()) | Err(ServiceError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}

@@ -1,0 +1,78 @@
+//! Token revocation (RFC 7009): access tokens (JWTs remembered by `jti` until they expire,
+//! opaque tokens in place), refresh tokens with their whole family, and service-account API
+//! keys. Only the client a token was issued to may revoke it; unknown tokens answer 200.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::AppState;
+use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::http::CurrentTenant;
+use crate::model::Tenant;
+use crate::model::api_key::API_KEY_PREFIX;
+use crate::model::client::ClientId;
+use crate::model::token::TokenTypeHint;
+use crate::oauth::access_token;
+use crate::oauth::api_keys;
+use crate::oauth::client_auth;
+use crate::oauth::grants::refresh_token;
+use crate::oauth::params::Params;
+
+/// `POST {issuer}/revoke`.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::parse(form.into_inner())?;
+    let endpoint = format!("{}/revoke", state.settings.issuer(&tenant.slug));
+    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    let token = params.required("token")?;
+    // RFC 7009 §2.1: the hint only orders the search; an unknown one is ignored.
+    let hint = params
+        .get("token_type_hint")
+        .and_then(|h| h.parse::<TokenTypeHint>().ok());
+    let owned = revoke_any(&state, &tenant, token, hint, &auth.client.client_id).await?;
+    if owned == Some(false) {
+        // RFC 7009 §2.1: a token issued to another client is refused.
+        return Err(OAuthError::code(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        ));
+    }
+    // RFC 7009 §2.2: 200 whether or not the token existed.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// `None`: no such token here; `Some(true)`: revoked; `Some(false)`: another client's.
+async fn revoke_any(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+    hint: Option<TokenTypeHint>,
+    client: &ClientId,
+) -> Result<Option<bool>, ServiceError> {
+    if token.starts_with(API_KEY_PREFIX) {
+        return api_keys::revoke_presented(state, tenant.id, token, client).await;
+    }
+    let refresh_first = hint == Some(TokenTypeHint::RefreshToken);
+    for refresh in [refresh_first, !refresh_first] {
+        let outcome = if refresh {
+            refresh_token::revoke(state, tenant, token, client).await?
+        } else {
+            match access_token::inspect(state, tenant, token).await? {
+                Some(active) => {
+                    Some(access_token::revoke(state, tenant, &active, token, client).await?)
+                }
+                None => None,
+            }
+        };
+        if outcome.is_some() {
+            return Ok(outcome);
+        }
+    }
+    Ok(None)
+}

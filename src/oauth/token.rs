@@ -1,0 +1,141 @@
+//! The token endpoint (RFC 6749 §3.2, §5): client authentication, then the grant named by
+//! `grant_type`. Each grant lives in `grants/`; a grant other issues add is one more arm.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::CurrentTenant;
+use crate::model::Tenant;
+use crate::model::client::{Client, GrantType, check_resource};
+use crate::model::token::{Scope, TokenType};
+use crate::oauth::client_auth;
+use crate::oauth::grants;
+use crate::oauth::params::Params;
+
+/// A successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<TokenType>,
+}
+
+impl TokenResponse {
+    pub fn into_response(self) -> HttpResponse {
+        HttpResponse::Ok()
+            // RFC 6749 §5.1: MUST include Cache-Control: no-store (and Pragma for HTTP/1.0).
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(self)
+    }
+}
+
+/// `POST {issuer}/token`.
+pub async fn token(
+    state: web::Data<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::parse(form.into_inner())?;
+    let endpoint = format!("{}/token", state.settings.issuer(&tenant.slug));
+    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    let raw = params.required("grant_type")?;
+    let grant: GrantType = raw.parse().map_err(|_| {
+        OAuthError::code(
+            ErrorCode::UnsupportedGrantType,
+            "grant_type is not supported",
+        )
+    })?;
+    if !client_may(&auth.client, grant) {
+        return Err(OAuthError::code(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for the {grant} grant"),
+        ));
+    }
+    let response = match grant {
+        GrantType::ClientCredentials => {
+            grants::client_credentials::grant(&state, &tenant, &auth.client, &params).await?
+        }
+        GrantType::TokenExchange => {
+            grants::token_exchange::grant(&state, &tenant, &auth.client, &params).await?
+        }
+        GrantType::RefreshToken => {
+            grants::refresh_token::grant(&state, &tenant, &auth.client, &params).await?
+        }
+        _ => {
+            return Err(OAuthError::code(
+                ErrorCode::UnsupportedGrantType,
+                format!("the {grant} grant is not supported"),
+            ));
+        }
+    };
+    Ok(response.into_response())
+}
+
+fn client_may(client: &Client, grant: GrantType) -> bool {
+    client.allows_grant(grant)
+}
+
+/// Parses a requested scope and checks it against what may be granted (RFC 6749 §3.3);
+/// without a request, `allowed` is granted.
+pub fn granted_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
+    let Some(raw) = requested else {
+        return Ok(allowed.clone());
+    };
+    let scope = Scope::parse(raw).map_err(|e| OAuthError::code(ErrorCode::InvalidScope, e))?;
+    if !scope.is_subset(allowed) {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds what this client may be granted",
+        ));
+    }
+    Ok(scope)
+}
+
+/// The audience of a token: the requested resources (RFC 8707 §2) and, for token exchange,
+/// logical audiences (RFC 8693 §2.1), each one the client may address; without any, the
+/// client's configured resources, or the issuer itself.
+pub fn audience(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    resources: &[String],
+    audiences: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    for resource in resources {
+        check_resource(resource).map_err(|e| OAuthError::code(ErrorCode::InvalidTarget, e))?;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for target in resources.iter().chain(audiences) {
+        if !client.policy.resources.iter().any(|r| r == target) {
+            return Err(OAuthError::code(
+                ErrorCode::InvalidTarget,
+                format!(
+                    "'{}' is not a resource this client may request",
+                    target.chars().take(100).collect::<String>()
+                ),
+            ));
+        }
+        if !out.contains(target) {
+            out.push(target.clone());
+        }
+    }
+    if out.is_empty() {
+        out = if client.policy.resources.is_empty() {
+            vec![state.settings.issuer(&tenant.slug)]
+        } else {
+            client.policy.resources.clone()
+        };
+    }
+    Ok(out)
+}

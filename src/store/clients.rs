@@ -1,0 +1,242 @@
+//! Client rows.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::db::with_conn;
+use super::schema::clients;
+use super::types::{DbId, DbJson};
+use super::{Store, StoreError, TenantId};
+use crate::model::client::{Client, ClientId};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+struct ClientRow {
+    id: DbId,
+    tenant_id: DbId,
+    client_id: String,
+    secret_hash: Option<Vec<u8>>,
+    secret_sealed: Option<Vec<u8>>,
+    secret_expires_at: Option<i64>,
+    metadata: DbJson,
+    policy: DbJson,
+    registration_token_hash: Option<Vec<u8>>,
+    dynamic: bool,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+fn digest(bytes: Option<Vec<u8>>, what: &str) -> Result<Option<[u8; 32]>, StoreError> {
+    bytes
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map_err(|_| StoreError::Corrupt(format!("{what} is not a SHA-256 digest")))
+        })
+        .transpose()
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Client, StoreError> {
+        let corrupt =
+            |what: String| StoreError::Corrupt(format!("client {}: {what}", row.client_id));
+        Ok(Client {
+            client_id: ClientId::parse(&row.client_id)
+                .ok_or_else(|| corrupt("malformed client_id".into()))?,
+            metadata: serde_json::from_value(row.metadata.0)
+                .map_err(|e| corrupt(format!("metadata: {e}")))?,
+            policy: serde_json::from_value(row.policy.0)
+                .map_err(|e| corrupt(format!("policy: {e}")))?,
+            secret_hash: digest(row.secret_hash, "secret_hash")?,
+            secret_sealed: row.secret_sealed,
+            secret_expires_at: row.secret_expires_at,
+            registration_token_hash: digest(row.registration_token_hash, "registration token")?,
+            dynamic: row.dynamic,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            last_used_at: row.last_used_at,
+        })
+    }
+}
+
+impl ClientRow {
+    fn new(id: DbId, tenant: TenantId, client: &Client) -> Result<ClientRow, StoreError> {
+        let json = |v: Result<serde_json::Value, serde_json::Error>| {
+            v.map(DbJson)
+                .map_err(|e| StoreError::Corrupt(format!("client: {e}")))
+        };
+        Ok(ClientRow {
+            id,
+            tenant_id: tenant.db(),
+            client_id: client.client_id.as_str().to_owned(),
+            secret_hash: client.secret_hash.map(|h| h.to_vec()),
+            secret_sealed: client.secret_sealed.clone(),
+            secret_expires_at: client.secret_expires_at,
+            metadata: json(serde_json::to_value(&client.metadata))?,
+            policy: json(serde_json::to_value(&client.policy))?,
+            registration_token_hash: client.registration_token_hash.map(|h| h.to_vec()),
+            dynamic: client.dynamic,
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+            last_used_at: client.last_used_at,
+        })
+    }
+}
+
+impl Store {
+    /// One client of `tenant`.
+    pub async fn client(
+        &self,
+        tenant: TenantId,
+        client_id: &ClientId,
+    ) -> Result<Option<Client>, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                let row: Option<ClientRow> = with_conn!(&mut conn, |c| clients::table
+                    .filter(clients::tenant_id.eq(tenant.db()))
+                    .filter(clients::client_id.eq(&client_id))
+                    .select(ClientRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?;
+                row.map(Client::try_from).transpose()
+            })
+            .await
+    }
+
+    /// Every client of `tenant`, by client_id.
+    pub async fn clients(&self, tenant: TenantId) -> Result<Vec<Client>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let rows: Vec<ClientRow> = with_conn!(&mut conn, |c| clients::table
+                    .filter(clients::tenant_id.eq(tenant.db()))
+                    .order(clients::client_id.asc())
+                    .select(ClientRow::as_select())
+                    .load(c)
+                    .await)?;
+                rows.into_iter().map(Client::try_from).collect()
+            })
+            .await
+    }
+
+    /// Stores a new client; a taken client_id is a [`StoreError::Conflict`].
+    pub async fn insert_client(&self, tenant: TenantId, client: &Client) -> Result<(), StoreError> {
+        let row = ClientRow::new(DbId(uuid::Uuid::now_v7()), tenant, client)?;
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(clients::table)
+                    .values(&row)
+                    .execute(c)
+                    .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Replaces a client's stored fields. With `expected_updated_at`, only if nobody changed
+    /// it since (compare-and-swap). Returns whether a row was replaced.
+    pub async fn replace_client(
+        &self,
+        tenant: TenantId,
+        client: &Client,
+        expected_updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        let row = ClientRow::new(DbId(uuid::Uuid::nil()), tenant, client)?;
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    clients::table
+                        .filter(clients::tenant_id.eq(tenant.db()))
+                        .filter(clients::client_id.eq(&row.client_id))
+                        .filter(clients::updated_at.eq(expected_updated_at))
+                )
+                .set((
+                    clients::secret_hash.eq(&row.secret_hash),
+                    clients::secret_sealed.eq(&row.secret_sealed),
+                    clients::secret_expires_at.eq(row.secret_expires_at),
+                    clients::metadata.eq(&row.metadata),
+                    clients::policy.eq(&row.policy),
+                    clients::registration_token_hash.eq(&row.registration_token_hash),
+                    clients::updated_at.eq(row.updated_at),
+                ))
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Deletes a client. Returns whether it existed.
+    pub async fn delete_client(
+        &self,
+        tenant: TenantId,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::delete(
+                    clients::table
+                        .filter(clients::tenant_id.eq(tenant.db()))
+                        .filter(clients::client_id.eq(&client_id))
+                )
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Records that a client authenticated at `now`.
+    pub async fn touch_client(
+        &self,
+        tenant: TenantId,
+        client_id: &ClientId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::update(
+                    clients::table
+                        .filter(clients::tenant_id.eq(tenant.db()))
+                        .filter(clients::client_id.eq(&client_id))
+                )
+                .set(clients::last_used_at.eq(now))
+                .execute(c)
+                .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes dynamically registered clients of `tenant` unused since `cutoff` (never used:
+    /// created before it), returning their ids.
+    pub async fn purge_unused_clients(
+        &self,
+        tenant: TenantId,
+        cutoff: i64,
+    ) -> Result<Vec<ClientId>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let ids: Vec<String> = with_conn!(&mut conn, |c| diesel::delete(
+                    clients::table
+                        .filter(clients::tenant_id.eq(tenant.db()))
+                        .filter(clients::dynamic.eq(true))
+                        .filter(
+                            clients::last_used_at.lt(cutoff).or(clients::last_used_at
+                                .is_null()
+                                .and(clients::created_at.lt(cutoff))),
+                        )
+                )
+                .returning(clients::client_id)
+                .get_results(c)
+                .await)?;
+                Ok(ids.iter().filter_map(|id| ClientId::parse(id)).collect())
+            })
+            .await
+    }
+}

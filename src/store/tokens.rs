@@ -1,0 +1,407 @@
+//! Token rows: opaque access tokens, revoked JWT ids, refresh token families and initial access
+//! tokens. Every token is looked up by its SHA-256 digest; none is stored in the clear.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::db::with_conn;
+use super::schema::{access_tokens, initial_access_tokens, refresh_tokens, revoked_tokens};
+use super::types::{DbId, DbJson};
+use super::{Store, StoreError, TenantId};
+use crate::model::client::ClientId;
+use crate::model::token::{StoredAccessToken, StoredRefreshToken};
+
+type Claims = serde_json::Map<String, serde_json::Value>;
+
+fn claims_of(json: DbJson) -> Result<Claims, StoreError> {
+    match json.0 {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(StoreError::Corrupt("token claims are not an object".into())),
+    }
+}
+
+fn client_of(raw: &str) -> Result<ClientId, StoreError> {
+    ClientId::parse(raw).ok_or_else(|| StoreError::Corrupt("malformed client_id".into()))
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = access_tokens)]
+struct NewAccessTokenRow {
+    id: DbId,
+    tenant_id: DbId,
+    token_hash: Vec<u8>,
+    client_id: String,
+    claims: DbJson,
+    expires_at: i64,
+    created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = access_tokens)]
+struct AccessTokenRow {
+    client_id: String,
+    claims: DbJson,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct RefreshTokenRow {
+    id: DbId,
+    tenant_id: DbId,
+    token_hash: Vec<u8>,
+    family_id: DbId,
+    client_id: String,
+    claims: DbJson,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    created_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = initial_access_tokens)]
+struct InitialAccessTokenRow {
+    id: DbId,
+    tenant_id: DbId,
+    token_hash: Vec<u8>,
+    label: String,
+    expires_at: Option<i64>,
+    uses_left: Option<i64>,
+    created_at: i64,
+}
+
+impl Store {
+    /// Stores an opaque access token by its digest.
+    pub async fn insert_access_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        client_id: &ClientId,
+        claims: Claims,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let row = NewAccessTokenRow {
+            id: DbId(uuid::Uuid::now_v7()),
+            tenant_id: tenant.db(),
+            token_hash: token_hash.to_vec(),
+            client_id: client_id.as_str().to_owned(),
+            claims: DbJson(serde_json::Value::Object(claims)),
+            expires_at,
+            created_at: now,
+        };
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(access_tokens::table)
+                    .values(&row)
+                    .execute(c)
+                    .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// An opaque access token of `tenant` by digest.
+    pub async fn access_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+    ) -> Result<Option<StoredAccessToken>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let row: Option<AccessTokenRow> = with_conn!(&mut conn, |c| access_tokens::table
+                    .filter(access_tokens::tenant_id.eq(tenant.db()))
+                    .filter(access_tokens::token_hash.eq(token_hash.as_slice()))
+                    .select(AccessTokenRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?;
+                row.map(|r| {
+                    Ok(StoredAccessToken {
+                        client_id: client_of(&r.client_id)?,
+                        claims: claims_of(r.claims)?,
+                        expires_at: r.expires_at,
+                        revoked: r.revoked_at.is_some(),
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    /// Revokes an opaque access token of `client_id`. Returns whether one was revoked.
+    pub async fn revoke_access_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        client_id: &ClientId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    access_tokens::table
+                        .filter(access_tokens::tenant_id.eq(tenant.db()))
+                        .filter(access_tokens::token_hash.eq(token_hash.as_slice()))
+                        .filter(access_tokens::client_id.eq(&client_id))
+                        .filter(access_tokens::revoked_at.is_null())
+                )
+                .set(access_tokens::revoked_at.eq(now))
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Remembers a revoked JWT by `jti` until it would have expired anyway.
+    pub async fn revoke_jti(
+        &self,
+        tenant: TenantId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let jti = jti.to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(revoked_tokens::table)
+                    .values((
+                        revoked_tokens::tenant_id.eq(tenant.db()),
+                        revoked_tokens::jti.eq(&jti),
+                        revoked_tokens::expires_at.eq(expires_at),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(c)
+                    .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Whether a JWT with this `jti` was revoked.
+    pub async fn is_jti_revoked(&self, tenant: TenantId, jti: &str) -> Result<bool, StoreError> {
+        let jti = jti.to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                let n: i64 = with_conn!(&mut conn, |c| revoked_tokens::table
+                    .filter(revoked_tokens::tenant_id.eq(tenant.db()))
+                    .filter(revoked_tokens::jti.eq(&jti))
+                    .count()
+                    .get_result(c)
+                    .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Stores a refresh token by its digest.
+    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
+    pub async fn insert_refresh_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        family_id: uuid::Uuid,
+        client_id: &ClientId,
+        claims: Claims,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let row = RefreshTokenRow {
+            id: DbId(uuid::Uuid::now_v7()),
+            tenant_id: tenant.db(),
+            token_hash: token_hash.to_vec(),
+            family_id: DbId(family_id),
+            client_id: client_id.as_str().to_owned(),
+            claims: DbJson(serde_json::Value::Object(claims)),
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+            created_at: now,
+        };
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(refresh_tokens::table)
+                    .values(&row)
+                    .execute(c)
+                    .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// A refresh token of `tenant` by digest.
+    pub async fn refresh_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let row: Option<RefreshTokenRow> =
+                    with_conn!(&mut conn, |c| refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                        .filter(refresh_tokens::token_hash.eq(token_hash.as_slice()))
+                        .select(RefreshTokenRow::as_select())
+                        .first(c)
+                        .await
+                        .optional())?;
+                row.map(|r| {
+                    Ok(StoredRefreshToken {
+                        id: r.id.0,
+                        family_id: r.family_id.0,
+                        client_id: client_of(&r.client_id)?,
+                        claims: claims_of(r.claims)?,
+                        expires_at: r.expires_at,
+                        used: r.used_at.is_some(),
+                        revoked: r.revoked_at.is_some(),
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    /// Marks a refresh token used, once: true only for the one caller that did (single use is
+    /// one conditional UPDATE, never read-then-write).
+    pub async fn use_refresh_token(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                        .filter(refresh_tokens::id.eq(DbId(id)))
+                        .filter(refresh_tokens::used_at.is_null())
+                        .filter(refresh_tokens::revoked_at.is_null())
+                )
+                .set(refresh_tokens::used_at.eq(now))
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Revokes every refresh token of a family. Returns how many were live.
+    pub async fn revoke_refresh_family(
+        &self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                        .filter(refresh_tokens::family_id.eq(DbId(family_id)))
+                        .filter(refresh_tokens::revoked_at.is_null())
+                )
+                .set(refresh_tokens::revoked_at.eq(now))
+                .execute(c)
+                .await)?;
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Stores an initial access token (RFC 7591 §3) by digest.
+    pub async fn insert_initial_access_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        label: &str,
+        expires_at: Option<i64>,
+        uses_left: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let row = InitialAccessTokenRow {
+            id: DbId(uuid::Uuid::now_v7()),
+            tenant_id: tenant.db(),
+            token_hash: token_hash.to_vec(),
+            label: label.to_owned(),
+            expires_at,
+            uses_left,
+            created_at: now,
+        };
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(
+                    initial_access_tokens::table
+                )
+                .values(&row)
+                .execute(c)
+                .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Spends one use of an initial access token of `tenant`, atomically. False when it is
+    /// unknown, expired or used up.
+    pub async fn spend_initial_access_token(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use initial_access_tokens::dsl as t;
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::update(
+                    t::initial_access_tokens
+                        .filter(t::tenant_id.eq(tenant.db()))
+                        .filter(t::token_hash.eq(token_hash.as_slice()))
+                        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+                        .filter(t::uses_left.is_null().or(t::uses_left.gt(0)))
+                )
+                .set(t::uses_left.eq(t::uses_left - 1))
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Deletes expired tokens of every tenant; returns how many rows went.
+    pub async fn purge_expired_tokens(&self, now: i64) -> Result<usize, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| {
+                    let mut n = diesel::delete(
+                        access_tokens::table.filter(access_tokens::expires_at.lt(now)),
+                    )
+                    .execute(c)
+                    .await?;
+                    n += diesel::delete(
+                        revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now)),
+                    )
+                    .execute(c)
+                    .await?;
+                    n += diesel::delete(
+                        refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)),
+                    )
+                    .execute(c)
+                    .await?;
+                    n += diesel::delete(
+                        initial_access_tokens::table.filter(
+                            initial_access_tokens::expires_at
+                                .lt(now)
+                                .or(initial_access_tokens::uses_left.le(0)),
+                        ),
+                    )
+                    .execute(c)
+                    .await?;
+                    Ok::<_, StoreError>(n)
+                })
+            })
+            .await
+    }
+}
