@@ -2,6 +2,7 @@
 //! HTTP server built around it.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -207,6 +208,13 @@ pub fn http_server(
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
+    let tls = match (
+        &state.settings.server.tls_cert_file,
+        &state.settings.server.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -215,10 +223,46 @@ pub fn http_server(
             .wrap(actix_web::middleware::from_fn(crate::http::observe))
     })
     .workers(workers)
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// A rustls server configuration from PEM files (ring provider, safe default versions).
+fn tls_config(cert: &Path, key: &Path) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &Path, e: &dyn std::fmt::Display| {
+        let setting = if what == cert {
+            "server.tls_cert_file"
+        } else {
+            "server.tls_key_file"
+        };
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{setting}: {}: {e}", what.display()),
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(cert, &e))?;
+    if chain.is_empty() {
+        return Err(invalid(cert, &"no certificate in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(cert, &e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(|e| invalid(key, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// `latchkey serve`: prepare, listen, run the scheduler, stop on SIGINT/SIGTERM.
@@ -230,8 +274,14 @@ pub async fn serve(settings: Settings) -> Result<(), StartupError> {
         .map_err(|e| StartupError(format!("server.bind: cannot listen on {addr}: {e}")))?;
     let state = AppState::prepare(settings, Clock::System).await?;
     crate::keys::spawn_scheduler(&state);
-    let server = http_server(state.clone(), listener)
-        .map_err(|e| StartupError(format!("server.bind: {e}")))?;
+    let server = http_server(state.clone(), listener).map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("server.tls_") {
+            StartupError(message)
+        } else {
+            StartupError(format!("server.bind: {message}"))
+        }
+    })?;
     let issuer = state
         .settings
         .issuer(&crate::model::TenantSlug::default_tenant());

@@ -75,6 +75,10 @@ pub struct ServerSettings {
     pub public_url: String,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// PEM certificate chain: serve HTTPS (rustls) instead of plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -203,6 +207,8 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: "http://localhost:8080".into(),
             workers: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -302,6 +308,12 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
         self.public_url()?;
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return Err(bad(
+                "server.tls_cert_file",
+                "set together with server.tls_key_file, or neither",
+            ));
+        }
         self.database_location()?;
         self.redis_url()?;
         if self.database.max_connections == 0 {

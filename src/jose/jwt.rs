@@ -106,7 +106,8 @@ pub fn verify_with_jwks(
     let keys = jwk_set(jwks)?;
     let mut last = JoseError("no key in the JWK Set matches the token".into());
     for jwk in &keys {
-        if header.kid.is_some() && jwk.key_id() != header.kid.as_deref() {
+        // A key with another kid is not the one; a key without a kid may be.
+        if header.kid.is_some() && jwk.key_id().is_some() && jwk.key_id() != header.kid.as_deref() {
             continue;
         }
         if jwk.algorithm().is_some_and(|a| a != header.alg)
@@ -142,4 +143,34 @@ pub fn verify_hmac(
         other => return Err(JoseError(format!("algorithm '{other}' is not accepted"))),
     };
     verify(token, verifier.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use josekit::jwk::P_256;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_client_key_verifies_its_assertion() {
+        let mut key = Jwk::generate_ec_key(P_256).unwrap();
+        key.set_key_id("k1");
+        let mut public = key.to_public_key().unwrap();
+        public.set_algorithm("ES256");
+        let jwks = json!({"keys": [Value::Object(public.as_ref().clone())]});
+        let mut header = josekit::jws::JwsHeader::new();
+        header.set_key_id("k1");
+        let mut payload = josekit::jwt::JwtPayload::new();
+        payload.set_subject("c");
+        let token = josekit::jwt::encode_with_signer(
+            &payload,
+            &header,
+            &jws::ES256.signer_from_jwk(&key).unwrap(),
+        )
+        .unwrap();
+        let claims = verify_with_jwks(&token, &jwks, &["ES256"]).unwrap();
+        assert_eq!(claims["sub"], "c");
+        assert!(verify_with_jwks(&token, &jwks, &["RS256"]).is_err());
+    }
 }

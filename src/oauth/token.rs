@@ -56,7 +56,13 @@ pub async fn token(
             "grant_type is not supported",
         )
     })?;
-    if !client_may(&auth.client, grant) {
+    if !SUPPORTED_GRANTS.contains(&grant) {
+        return Err(OAuthError::code(
+            ErrorCode::UnsupportedGrantType,
+            format!("the {grant} grant is not supported"),
+        ));
+    }
+    if !auth.client.allows_grant(grant) {
         return Err(OAuthError::code(
             ErrorCode::UnauthorizedClient,
             format!("this client is not registered for the {grant} grant"),
@@ -82,9 +88,13 @@ pub async fn token(
     Ok(response.into_response())
 }
 
-fn client_may(client: &Client, grant: GrantType) -> bool {
-    client.allows_grant(grant)
-}
+/// The grants this server implements (the authorization code and device grants arrive with
+/// their own endpoints).
+pub const SUPPORTED_GRANTS: &[GrantType] = &[
+    GrantType::ClientCredentials,
+    GrantType::RefreshToken,
+    GrantType::TokenExchange,
+];
 
 /// Parses a requested scope and checks it against what may be granted (RFC 6749 §3.3);
 /// without a request, `allowed` is granted.

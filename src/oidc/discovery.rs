@@ -68,11 +68,7 @@ impl ProviderMetadata {
             token_endpoint: format!("{issuer}/token"),
             token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             token_endpoint_auth_signing_alg_values_supported: signing_algs(),
-            grant_types_supported: vec![
-                GrantType::ClientCredentials,
-                GrantType::RefreshToken,
-                GrantType::TokenExchange,
-            ],
+            grant_types_supported: crate::oauth::token::SUPPORTED_GRANTS.to_vec(),
             registration_endpoint: format!("{issuer}/register"),
             introspection_endpoint: format!("{issuer}/introspect"),
             // Public clients may not introspect (RFC 7662 §2.1).

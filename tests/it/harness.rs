@@ -4,6 +4,8 @@
 //! LATCHKEY_TEST_REDIS_URL (scripts/test.sh sets them, starting private servers if needed);
 //! the defaults are the machine's standard ports. A missing service fails the test loudly.
 
+pub mod clients;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -328,7 +330,12 @@ impl TestApp {
     ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        settings.server.public_url = format!("http://localhost:{port}");
+        let scheme = if settings.server.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        settings.server.public_url = format!("{scheme}://localhost:{port}");
         let clock = Clock::mock(time::OffsetDateTime::now_utc().unix_timestamp());
         let mut state = AppState::prepare(settings, clock).await.expect("app state");
         if let Some(cache) = cache {
@@ -340,7 +347,7 @@ impl TestApp {
         tokio::spawn(server);
         TestApp {
             state,
-            base: format!("http://localhost:{port}"),
+            base: format!("{scheme}://localhost:{port}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

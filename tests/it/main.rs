@@ -17,6 +17,7 @@ mod cli;
 mod config;
 mod http;
 mod keys;
+mod oauth;
 mod oidc;
 mod ops;
 mod replicas;

@@ -20,6 +20,14 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     let oidc: serde_json::Value = res.json().await.unwrap();
+    let all_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "none",
+    ];
+    let algs = ["RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512"];
     assert_eq!(
         oidc,
         json!({
@@ -28,6 +36,23 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
             "response_types_supported": [],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "token_endpoint": format!("{issuer}/token"),
+            "token_endpoint_auth_methods_supported": all_methods,
+            "token_endpoint_auth_signing_alg_values_supported": algs,
+            "grant_types_supported": [
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
+            "registration_endpoint": format!("{issuer}/register"),
+            "introspection_endpoint": format!("{issuer}/introspect"),
+            "introspection_endpoint_auth_methods_supported": &all_methods[..4],
+            "introspection_endpoint_auth_signing_alg_values_supported": algs,
+            "introspection_signing_alg_values_supported": ["RS256"],
+            "revocation_endpoint": format!("{issuer}/revoke"),
+            "revocation_endpoint_auth_methods_supported": all_methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": algs,
+            "resource_indicators_supported": true,
         })
     );
     // RFC 8414 §3: the well-known suffix sits between host and issuer path; same issuer.

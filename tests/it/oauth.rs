@@ -1,0 +1,9 @@
+//! The OAuth endpoints, one file per spec as in `src/oauth/`.
+
+mod client_auth;
+mod introspection;
+mod registration;
+mod relying_party;
+mod revocation;
+mod token;
+mod token_exchange;

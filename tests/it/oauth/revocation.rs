@@ -1,0 +1,280 @@
+//! Token revocation (RFC 7009), refresh token rotation and family revocation, and API keys.
+
+use latchkey::model::api_key::ApiKeyOwner;
+use latchkey::model::client::ClientId;
+use latchkey::model::token::{Scope, TokenFormat};
+use latchkey::oauth::api_keys::NewApiKey;
+use serde_json::{Value, json};
+
+use crate::harness::clients::{TestClient, oauth_error};
+use crate::harness::{Backend, TestApp};
+
+backends!(
+    revoked_access_tokens_stop_being_active,
+    only_the_owning_client_may_revoke,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    revoking_a_refresh_token_revokes_its_family,
+    api_keys_are_shown_once_and_checked_by_digest,
+);
+
+async fn revoke(
+    app: &TestApp,
+    client: &TestClient,
+    token: &str,
+    hint: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("token", token)];
+    if let Some(hint) = hint {
+        form.push(("token_type_hint", hint));
+    }
+    app.post_as(client, "revoke", &form).await
+}
+
+async fn revoked_access_tokens_stop_being_active(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = app.client("default").create().await;
+    let opaque = app
+        .client("default")
+        .policy(|p| p.access_token_format = Some(TokenFormat::Opaque))
+        .create()
+        .await;
+    for (owner, hint) in [(&client, Some("access_token")), (&opaque, None)] {
+        let token = app.access_token(owner).await;
+        assert_eq!(app.introspect(owner, &token).await["active"], true);
+        let res = revoke(&app, owner, &token, hint).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            app.introspect(owner, &token).await,
+            json!({"active": false})
+        );
+        // Revoking again, or revoking nonsense, is still 200 (RFC 7009 §2.2).
+        assert_eq!(revoke(&app, owner, &token, hint).await.status(), 200);
+    }
+    assert_eq!(
+        revoke(&app, &client, "never-issued", None).await.status(),
+        200
+    );
+    assert_eq!(
+        revoke(&app, &client, "a.b.c", Some("refresh_token"))
+            .await
+            .status(),
+        200
+    );
+    let res = app.post_as(&client, "revoke", &[]).await;
+    oauth_error(res, 400, "invalid_request").await;
+    let res = app
+        .client
+        .post(app.url("/t/default/revoke"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(res, 401, "invalid_client").await;
+}
+
+async fn only_the_owning_client_may_revoke(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let owner = app.client("default").create().await;
+    let other = app.client("default").create().await;
+    let token = app.access_token(&owner).await;
+    let res = revoke(&app, &other, &token, None).await;
+    oauth_error(res, 400, "unauthorized_client").await;
+    assert_eq!(app.introspect(&owner, &token).await["active"], true);
+}
+
+/// A delegated refresh token, issued by token exchange, to exercise the refresh grant.
+async fn refresh_token_for(app: &TestApp, client: &TestClient) -> String {
+    let subject = app.access_token(client).await;
+    let res = app
+        .token(
+            client,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", subject.as_str()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                (
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:refresh_token",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "N_A");
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:refresh_token"
+    );
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn refreshing_client(app: &TestApp) -> crate::harness::clients::ClientBuilder<'_> {
+    app.client("default")
+        .grants(&[
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ])
+        .policy(|p| p.may_impersonate = true)
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
+    app.token(
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = refreshing_client(&app).create().await;
+    let first = refresh_token_for(&app, &client).await;
+    let res = refresh(&app, &client, &first).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first, "rotated on use");
+    assert_eq!(body["scope"], "api:read api:write");
+    // Narrower scope on refresh is fine, wider is not (RFC 6749 §6).
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", second.as_str()),
+                ("scope", "api:admin"),
+            ],
+        )
+        .await;
+    oauth_error(res, 400, "invalid_scope").await;
+    // Another client cannot use it.
+    let thief = refreshing_client(&app).create().await;
+    oauth_error(refresh(&app, &thief, &second).await, 400, "invalid_grant").await;
+    // The first token again: reuse. The family, `second` included, is revoked.
+    oauth_error(refresh(&app, &client, &first).await, 400, "invalid_grant").await;
+    oauth_error(refresh(&app, &client, &second).await, 400, "invalid_grant").await;
+}
+
+async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = refreshing_client(&app).create().await;
+    let first = refresh_token_for(&app, &client).await;
+    let body: Value = refresh(&app, &client, &first).await.json().await.unwrap();
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    let info = app
+        .post_as(
+            &client,
+            "introspect",
+            &[
+                ("token", second.as_str()),
+                ("token_type_hint", "refresh_token"),
+            ],
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], client.id.as_str());
+    // Not the other client's to see.
+    let other = app.client("default").create().await;
+    assert_eq!(app.introspect(&other, &second).await["active"], false);
+    assert_eq!(
+        revoke(&app, &client, &second, Some("refresh_token"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.introspect(&client, &second).await["active"], false);
+    oauth_error(refresh(&app, &client, &second).await, 400, "invalid_grant").await;
+}
+
+async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.default_tenant().await;
+    let plain = app.client("default").create().await;
+    let service = app
+        .client("default")
+        .policy(|p| p.service_account = true)
+        .create()
+        .await;
+    let new = |owner: ApiKeyOwner, scope: &str| NewApiKey {
+        owner,
+        label: "ci".into(),
+        scope: Scope::parse(scope).unwrap(),
+        not_before: None,
+        expires_in: Some(3600),
+    };
+    let as_client = |c: &TestClient| ApiKeyOwner::Client(ClientId::parse(&c.id).unwrap());
+    // Only service accounts hold keys, and only within their scope.
+    assert!(
+        latchkey::oauth::api_keys::create(&app.state, &tenant, new(as_client(&plain), "api:read"))
+            .await
+            .is_err()
+    );
+    assert!(
+        latchkey::oauth::api_keys::create(
+            &app.state,
+            &tenant,
+            new(as_client(&service), "api:admin")
+        )
+        .await
+        .is_err()
+    );
+    let (key, raw) = latchkey::oauth::api_keys::create(
+        &app.state,
+        &tenant,
+        new(as_client(&service), "api:read"),
+    )
+    .await
+    .unwrap();
+    assert!(raw.starts_with("lk_") && raw.contains(&key.key_id));
+    let info = app.introspect(&plain, &raw).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["sub"], service.id.as_str());
+    assert_eq!(info["client_id"], service.id.as_str());
+    assert_eq!(info["scope"], "api:read");
+    assert_eq!(info["token_type"], "api_key");
+    // A key with the right id but a wrong secret is nothing.
+    let forged = format!("lk_{}.{}", key.key_id, "A".repeat(43));
+    assert_eq!(app.introspect(&plain, &forged).await["active"], false);
+    // Last use is recorded.
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(5), || async {
+            latchkey::oauth::api_keys::list(&app.state, tenant.id, None)
+                .await
+                .unwrap()[0]
+                .last_used_at
+                .is_some()
+        })
+        .await
+    );
+    // Users hold keys too; expiry ends them.
+    let (_, user_raw) = latchkey::oauth::api_keys::create(
+        &app.state,
+        &tenant,
+        new(ApiKeyOwner::User("alice".into()), ""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.introspect(&plain, &user_raw).await["sub"], "alice");
+    // Only the owning service account revokes at the endpoint.
+    oauth_error(
+        revoke(&app, &plain, &raw, None).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    assert_eq!(revoke(&app, &service, &raw, None).await.status(), 200);
+    assert_eq!(app.introspect(&plain, &raw).await["active"], false);
+    app.state.clock.advance(3600);
+    assert_eq!(app.introspect(&plain, &user_raw).await["active"], false);
+}
