@@ -81,6 +81,7 @@ impl From<diesel::result::Error> for StoreError {
 pub struct Store {
     db: Db,
     location: DatabaseLocation,
+    token_writer: std::sync::Arc<tokens::TokenWriter>,
 }
 
 impl Store {
@@ -89,6 +90,7 @@ impl Store {
         Ok(Store {
             db: Db::pool(location, max_connections)?,
             location: location.clone(),
+            token_writer: std::sync::Arc::default(),
         })
     }
 

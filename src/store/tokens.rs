@@ -4,7 +4,11 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::with_conn;
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::db::{Db, DbConn, with_conn};
 use super::schema::{access_tokens, initial_access_tokens, refresh_tokens, revoked_tokens};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
@@ -26,7 +30,7 @@ fn client_of(raw: &str) -> Result<ClientId, StoreError> {
 
 #[derive(Insertable)]
 #[diesel(table_name = access_tokens)]
-struct NewAccessTokenRow {
+pub(super) struct NewAccessTokenRow {
     id: DbId,
     tenant_id: DbId,
     token_hash: Vec<u8>,
@@ -73,7 +77,9 @@ struct InitialAccessTokenRow {
 }
 
 impl Store {
-    /// Stores an opaque access token by its digest.
+    /// Stores an opaque access token by its digest, durably: this returns once the row is
+    /// committed. Concurrent inserts are committed together (group commit), so a burst costs
+    /// one transaction instead of one each.
     pub async fn insert_access_token(
         &self,
         tenant: TenantId,
@@ -92,15 +98,7 @@ impl Store {
             expires_at,
             created_at: now,
         };
-        self.db
-            .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::insert_into(access_tokens::table)
-                    .values(&row)
-                    .execute(c)
-                    .await)?;
-                Ok(())
-            })
-            .await
+        self.token_writer.insert(&self.db, row).await
     }
 
     /// An opaque access token of `tenant` by digest.
@@ -404,4 +402,97 @@ impl Store {
             })
             .await
     }
+}
+
+type Pending = (NewAccessTokenRow, oneshot::Sender<Result<(), StoreError>>);
+
+/// Most rows committed in one transaction.
+const BATCH: usize = 256;
+
+/// Commits opaque access tokens in batches: one writer task takes whatever is waiting (up to
+/// [`BATCH`] rows), inserts it in one transaction and then answers every waiting request.
+#[derive(Default)]
+pub(super) struct TokenWriter {
+    sender: Mutex<Option<mpsc::Sender<Pending>>>,
+}
+
+impl TokenWriter {
+    fn sender(&self, db: &Db, fresh: bool) -> mpsc::Sender<Pending> {
+        let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(sender) if !fresh && !sender.is_closed() => sender.clone(),
+            _ => {
+                let sender = spawn_writer(db.clone());
+                *slot = Some(sender.clone());
+                sender
+            }
+        }
+    }
+
+    async fn insert(&self, db: &Db, row: NewAccessTokenRow) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        let mut pending = (row, ack);
+        // A writer whose runtime has gone (a stopped server in the same process) is replaced.
+        for fresh in [false, true] {
+            match self.sender(db, fresh).send(pending).await {
+                Ok(()) => {
+                    return done
+                        .await
+                        .map_err(|_| StoreError::Unavailable("the token writer stopped".into()))?;
+                }
+                Err(mpsc::error::SendError(back)) => pending = back,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the token writer is not running".into(),
+        ))
+    }
+}
+
+fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
+    let (sender, mut receiver) = mpsc::channel::<Pending>(BATCH * 16);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(BATCH);
+        while receiver.recv_many(&mut batch, BATCH).await > 0 {
+            let (rows, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+            let result = db.run(move |conn| insert_batch(conn, rows)).await;
+            for ack in acks {
+                let copy = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(StoreError::Unavailable(format!("token insert failed: {e}"))),
+                };
+                // The request may have gone away meanwhile: its token is stored regardless.
+                let _ = ack.send(copy);
+            }
+        }
+    });
+    sender
+}
+
+async fn insert_batch(conn: DbConn, rows: Vec<NewAccessTokenRow>) -> Result<(), StoreError> {
+    match conn {
+        DbConn::Pg(mut obj) => {
+            let c: &mut diesel_async::AsyncPgConnection = &mut obj;
+            diesel::insert_into(access_tokens::table)
+                .values(&rows)
+                .execute(c)
+                .await?;
+        }
+        DbConn::Sqlite(mut obj) => {
+            // One blocking hop and one transaction for the whole batch.
+            obj.spawn_blocking(move |c| {
+                c.immediate_transaction(|c| {
+                    for row in &rows {
+                        diesel::RunQueryDsl::execute(
+                            diesel::insert_into(access_tokens::table).values(row),
+                            c,
+                        )?;
+                    }
+                    Ok::<_, diesel::result::Error>(())
+                })
+            })
+            .await?;
+        }
+    }
+    Ok(())
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Backend, CacheKind, TestData, binary, eventually, test_master_key};
 
-backends!(tenant_and_key_commands_work_with_json);
+backends!(
+    tenant_and_key_commands_work_with_json,
+    client_commands_print_what_scripts_need,
+);
 
 /// A `latchkey` process with its environment cleared of LATCHKEY__ variables from outside.
 pub fn latchkey(dir: &Path) -> Command {
@@ -395,4 +398,220 @@ async fn json_logs_carry_the_request_id() {
         .unwrap_or_else(|| panic!("no log line for the request: {output}"));
     assert_eq!(request["fields"]["status"], 200);
     assert_eq!(request["fields"]["route"], "/t/{tenant}/jwks");
+}
+
+async fn client_commands_print_what_scripts_need(backend: Backend) {
+    let data = std::sync::Arc::new(TestData::new(backend, CacheKind::Memory).await);
+    let created = json(&run(
+        &data,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "svc",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "client_secret_basic",
+            "--scope",
+            "api:read",
+            "--json",
+        ],
+    ));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(created["client_name"], "svc");
+    // The secret is shown once: never by list or show.
+    let listed = json(&run(
+        &data,
+        &["client", "list", "--tenant", "default", "--json"],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("client_secret").is_none());
+    let shown = json(&run(
+        &data,
+        &["client", "show", "--tenant", "default", &id, "--json"],
+    ));
+    assert!(shown.get("client_secret").is_none());
+    assert_eq!(shown["scope"], "api:read");
+    // Update changes only what is given.
+    let updated = json(&run(
+        &data,
+        &[
+            "client",
+            "update",
+            "--tenant",
+            "default",
+            &id,
+            "--scope",
+            "api:read api:write",
+            "--service-account",
+            "--access-token-format",
+            "opaque",
+            "--json",
+        ],
+    ));
+    assert_eq!(updated["scope"], "api:read api:write");
+    assert_eq!(updated["client_name"], "svc");
+    assert_eq!(updated["policy"]["service_account"], true);
+    assert_eq!(updated["policy"]["access_token_format"], "opaque");
+    assert!(
+        updated.get("client_secret").is_none(),
+        "the secret did not change"
+    );
+    let bad = run(
+        &data,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_redirect_uri"));
+
+    let key = json(&run(
+        &data,
+        &[
+            "api-key",
+            "create",
+            "--tenant",
+            "default",
+            "--client",
+            &id,
+            "--label",
+            "ci",
+            "--scope",
+            "api:read",
+            "--expires-in",
+            "3600",
+            "--json",
+        ],
+    ));
+    let raw = key["key"].as_str().unwrap().to_owned();
+    assert!(raw.starts_with("lk_"));
+    let keys = json(&run(
+        &data,
+        &["api-key", "list", "--tenant", "default", "--json"],
+    ));
+    assert!(keys[0].get("key").is_none(), "the key is shown once");
+    assert_eq!(
+        keys[0]["owner"],
+        serde_json::json!({"kind": "client", "id": id})
+    );
+
+    let once = json(&run(
+        &data,
+        &[
+            "initial-access-token",
+            "create",
+            "--tenant",
+            "default",
+            "--max-uses",
+            "1",
+            "--json",
+        ],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let configured = json(&run(
+        &data,
+        &[
+            "tenant",
+            "configure",
+            "default",
+            "--access-token-ttl",
+            "120",
+            "--json",
+        ],
+    ));
+    assert_eq!(configured["settings"]["access_token_ttl_secs"], 120);
+
+    // A server on the same data honours all of it.
+    let app = crate::harness::TestApp::start_on(data.clone(), |_| {}).await;
+    let res = app
+        .client
+        .post(app.url("/t/default/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["expires_in"], 120);
+    assert_eq!(
+        body["access_token"].as_str().unwrap().split('.').count(),
+        1,
+        "opaque"
+    );
+    let introspected: serde_json::Value = app
+        .client
+        .post(app.url("/t/default/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", raw.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    let register = || {
+        app.client
+            .post(app.url("/t/default/register"))
+            .bearer_auth(&once)
+            .json(&serde_json::json!({"grant_types": ["client_credentials"]}))
+            .send()
+    };
+    assert_eq!(register().await.unwrap().status(), 201);
+    assert_eq!(register().await.unwrap().status(), 401, "--max-uses 1");
+
+    let rotated = json(&run(
+        &data,
+        &[
+            "client",
+            "rotate-secret",
+            "--tenant",
+            "default",
+            &id,
+            "--json",
+        ],
+    ));
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+    let revoked = json(&run(
+        &data,
+        &[
+            "api-key",
+            "revoke",
+            "--tenant",
+            "default",
+            key["key_id"].as_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(revoked["revoked"], key["key_id"]);
+    assert!(
+        !run(&data, &["client", "delete", "--tenant", "default", &id])
+            .status
+            .success()
+    );
+    json(&run(
+        &data,
+        &[
+            "client", "delete", "--tenant", "default", &id, "--yes", "--json",
+        ],
+    ));
 }

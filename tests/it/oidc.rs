@@ -27,7 +27,9 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
         "private_key_jwt",
         "none",
     ];
-    let algs = ["RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512"];
+    let algs = [
+        "RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512",
+    ];
     assert_eq!(
         oidc,
         json!({

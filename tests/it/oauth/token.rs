@@ -15,6 +15,7 @@ backends!(
     opaque_tokens_are_stored_hashed_and_introspectable,
     malformed_token_requests_get_rfc6749_errors,
     lifetimes_follow_client_then_tenant_then_server,
+    concurrent_opaque_tokens_are_each_committed,
 );
 
 async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
@@ -298,4 +299,27 @@ async fn expires_in(app: &TestApp, client: &crate::harness::clients::TestClient)
         .await
         .unwrap()["expires_in"]
         .clone()
+}
+
+async fn concurrent_opaque_tokens_are_each_committed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = app
+        .client("default")
+        .policy(|p| p.access_token_format = Some(TokenFormat::Opaque))
+        .create()
+        .await;
+    // Many requests at once share transactions (group commit); each answer still means "stored".
+    let tokens = futures_util::future::join_all((0..64).map(|_| app.access_token(&client))).await;
+    let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 64);
+    let tenant = app.default_tenant().await;
+    for token in &tokens {
+        let stored = app
+            .state
+            .store
+            .access_token(tenant.id, latchkey::crypto::sha256(token.as_bytes()))
+            .await
+            .unwrap();
+        assert!(stored.is_some(), "a token was answered before it was stored");
+    }
 }
