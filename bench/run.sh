@@ -1,0 +1,766 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: latchkey (SQLite; PostgreSQL + Redis), node-oidc-provider and a bare
+# actix endpoint that only signs the same kind of ES256 JWT. See bench/README.md.
+#
+#   bash bench/run.sh [--duration SECS] [--connections N] [--threads N]
+#                     [--only SCENARIO[,...]] [--servers SERVER[,...]] [--no-build]
+#
+# Scenarios: cc-jwt, cc-opaque, introspect, discovery, jwks.
+# Servers:   latchkey-sqlite, latchkey-postgres, node, bare.
+# Prints one table and the targets, writes bench/results/latest.md. Exits 0 whatever the numbers
+# are, 1 when a server or a scenario could not run, 2 on bad arguments.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+ALL_SCENARIOS=(cc-jwt cc-opaque introspect discovery jwks)
+ALL_SERVERS=(latchkey-sqlite latchkey-postgres node bare)
+declare -A SCENARIO_TITLE=(
+    [cc-jwt]="client_credentials, JWT access token"
+    [cc-opaque]="client_credentials, opaque access token"
+    [introspect]="introspection of an opaque token"
+    [discovery]="OpenID discovery document"
+    [jwks]="JWKS"
+)
+
+DURATION=10
+CONNECTIONS=64
+THREADS=2
+WARMUP=2
+BUILD=1
+SCENARIOS=("${ALL_SCENARIOS[@]}")
+SERVERS=("${ALL_SERVERS[@]}")
+PGHOST=${BENCH_PGHOST:-127.0.0.1}
+PGPORT=${BENCH_PGPORT:-5432}
+PGUSER=${BENCH_PGUSER:-postgres}
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/}
+
+usage() {
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+# True if WORD is one of the remaining arguments.
+contains() {
+    local word=$1 item
+    shift
+    for item in "$@"; do
+        [ "$item" = "$word" ] && return 0
+    done
+    return 1
+}
+
+# Splits the comma-separated LIST given to OPTION into the array named NAME, checking each item
+# against ALLOWED...: split_list NAME OPTION LIST ALLOWED...
+split_list() {
+    local name=$1 option=$2 list=$3 item
+    local -a items
+    shift 3
+    local -n out=$name
+    out=()
+    IFS=, read -r -a items <<<"$list"
+    for item in "${items[@]}"; do
+        [ -n "$item" ] || continue
+        if ! contains "$item" "$@"; then
+            printf 'error: %s: unknown name %s (one of: %s)\n' "$option" "$item" "$*" >&2
+            exit 2
+        fi
+        out+=("$item")
+    done
+    if [ "${#out[@]}" -eq 0 ]; then
+        printf 'error: %s needs a comma-separated list\n' "$option" >&2
+        exit 2
+    fi
+}
+
+positive_int() {
+    if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+        printf 'error: %s needs a positive integer, not "%s"\n' "$1" "$2" >&2
+        exit 2
+    fi
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --duration) positive_int "$1" "${2-}"; DURATION=$2; shift 2 ;;
+        --connections) positive_int "$1" "${2-}"; CONNECTIONS=$2; shift 2 ;;
+        --threads) positive_int "$1" "${2-}"; THREADS=$2; shift 2 ;;
+        --only) split_list SCENARIOS "$1" "${2-}" "${ALL_SCENARIOS[@]}"; shift 2 ;;
+        --servers) split_list SERVERS "$1" "${2-}" "${ALL_SERVERS[@]}"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) printf 'error: unknown argument %s\n' "$1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+# Keep the canonical order whatever the order given.
+canonical() { # NAME ALL...
+    local -n list=$1
+    local -a kept=()
+    local item
+    shift
+    for item in "$@"; do
+        contains "$item" "${list[@]}" && kept+=("$item")
+    done
+    list=("${kept[@]}")
+}
+canonical SCENARIOS "${ALL_SCENARIOS[@]}"
+canonical SERVERS "${ALL_SERVERS[@]}"
+if [ "$THREADS" -gt "$CONNECTIONS" ]; then
+    printf 'error: --threads (%s) must not exceed --connections (%s)\n' "$THREADS" "$CONNECTIONS" >&2
+    exit 2
+fi
+
+# Scenarios SERVER can run: the bare signer only has a token endpoint.
+server_scenarios() {
+    if [ "$1" = bare ]; then
+        echo cc-jwt
+    else
+        echo "${ALL_SCENARIOS[@]}"
+    fi
+}
+
+# True if SERVER has at least one of the selected scenarios.
+server_selected() {
+    local scenario
+    for scenario in $(server_scenarios "$1"); do
+        contains "$scenario" "${SCENARIOS[@]}" && return 0
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# State and clean-up
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-bench.XXXXXX")
+SERVER_PID=
+LOAD_PID=
+PG_DB=
+REDIS_PREFIX=
+FAILED=0
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    local pid=$SERVER_PID
+    SERVER_PID=
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        lk_say "server $pid did not stop within 10 s, killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+drop_database() {
+    [ -n "$PG_DB" ] || return 0
+    psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -q -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
+        lk_say "could not drop database $PG_DB"
+    PG_DB=
+}
+
+clear_redis_keys() {
+    [ -n "$REDIS_PREFIX" ] || return 0
+    if command -v redis-cli >/dev/null 2>&1; then
+        redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" 2>/dev/null |
+            xargs -r -n 500 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
+    fi
+    REDIS_PREFIX=
+}
+
+cleanup() {
+    if [ -n "$LOAD_PID" ]; then
+        kill "$LOAD_PID" 2>/dev/null || true
+    fi
+    stop_server
+    drop_database
+    clear_redis_keys
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+# Reads JSON on stdin and prints its top-level string or number FIELD; fails if absent.
+json_field() {
+    if command -v jq >/dev/null 2>&1; then
+        jq -er --arg f "$1" '.[$f] // empty'
+    else
+        python3 -c 'import json, sys
+v = json.load(sys.stdin).get(sys.argv[1])
+sys.exit(1) if v is None else print(v)' "$1"
+    fi
+}
+
+# application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1 for Basic auth).
+form_encode() {
+    python3 -c 'import sys, urllib.parse; print(urllib.parse.quote_plus(sys.argv[1]))' "$1"
+}
+
+# Authorization header value for client_secret_basic.
+basic_auth() {
+    printf 'Basic %s' "$(printf '%s:%s' "$(form_encode "$1")" "$(form_encode "$2")" | base64 -w0)"
+}
+
+random_hex() {
+    od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
+}
+
+# Waits until URL answers 200 to METHOD while the server process lives; 60 s at most.
+wait_ready() {
+    local method=$1 url=$2 log=$3 status
+    for _ in $(seq 300); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            lk_say "the server exited before it was ready; last lines of $log:"
+            tail -n 20 "$log" >&2
+            SERVER_PID=
+            return 1
+        fi
+        status=$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' -X "$method" "$url" || true)
+        [ "$status" = 200 ] && return 0
+        sleep 0.2
+    done
+    lk_say "not ready after 60 s: $method $url; last lines of $log:"
+    tail -n 20 "$log" >&2
+    return 1
+}
+
+# Starts a server in the background: start_bg LOG COMMAND... (SERVER_PID is its pid).
+start_bg() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# Runs the load: run_load OUTPUT_FILE COMMAND... In the background and waited for, so that a
+# signal is handled at once rather than when wrk ends.
+run_load() {
+    local output=$1 status=0
+    shift
+    "$@" >"$output" 2>&1 &
+    LOAD_PID=$!
+    wait "$LOAD_PID" || status=$?
+    LOAD_PID=
+    return "$status"
+}
+
+# Requests one access token: fetch_token TOKEN_URL AUTH. Prints the access_token; on failure
+# prints the status and body on stderr.
+fetch_token() {
+    local response status body
+    response=$(curl -sS --max-time 10 -X POST -H "Authorization: $2" -w '\n%{http_code}' \
+        --data 'grant_type=client_credentials&scope=api:read' "$1") || return 1
+    status=${response##*$'\n'}
+    body=${response%$'\n'*}
+    if [ "$status" != 200 ]; then
+        printf 'HTTP %s: %s\n' "$status" "$body" >&2
+        return 1
+    fi
+    json_field access_token <<<"$body"
+}
+
+# fetch_token, retried for up to 40 s the first time a client is used: a running latchkey may
+# take up to its cache TTL (cache.hot_ttl_secs, 30 s) to see a client that the CLI just created.
+declare -A CLIENT_OK
+first_token() {
+    local url=$1 auth=$2 tries=1
+    [ -n "${CLIENT_OK[$auth]:-}" ] || tries=40
+    for _ in $(seq "$tries"); do
+        if fetch_token "$url" "$auth" 2>"$WORK/token.err"; then
+            CLIENT_OK[$auth]=1
+            return 0
+        fi
+        sleep 1
+    done
+    cat "$WORK/token.err" >&2
+    return 1
+}
+
+# Converts a wrk latency such as 812.00us, 3.21ms, 1.02s or 1.50m to milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.2f", n
+    }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+declare -A RPS P50 P99 NOTE BAD
+
+# Runs one scenario against the current server and records the result:
+# measure SCENARIO SERVER URL METHOD BODY AUTH EXPECT
+measure() {
+    local scenario=$1 server=$2 url=$3 method=$4 body=$5 auth=$6 expect=$7
+    local key="$scenario|$server" log="$WORK/$server-$scenario.wrk" wrk_cmd
+    local rps p50 p99 non2xx sockerr responses badstatus matched note=
+    wrk_cmd=(env BENCH_METHOD="$method" BENCH_BODY="$body" BENCH_AUTH="$auth"
+        BENCH_EXPECT="$expect" wrk -t "$THREADS" -c "$CONNECTIONS" --latency
+        -s "$BENCH/wrk/request.lua")
+    lk_say "$server: $scenario (warm-up ${WARMUP}s, then ${DURATION}s)"
+    if ! run_load "$log.warmup" "${wrk_cmd[@]}" -d "${WARMUP}s" "$url" ||
+        ! run_load "$log" "${wrk_cmd[@]}" -d "${DURATION}s" "$url"; then
+        lk_say "wrk failed for $server $scenario:"
+        cat "$log.warmup" "$log" >&2 2>/dev/null || true
+        BAD[$key]=1 NOTE[$key]="wrk failed"
+        FAILED=1
+        return
+    fi
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$log")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$log")")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$log")
+    sockerr=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$log")
+    read -r responses badstatus matched < <(sed -n \
+        's/^bench: responses=\([0-9]*\) non2xx=\([0-9]*\) matched=\([0-9]*\)$/\1 \2 \3/p' "$log") ||
+        true
+    RPS[$key]=${rps:-0} P50[$key]=${p50:-0} P99[$key]=${p99:-0}
+    if [ -z "${responses:-}" ] || [ "${responses:-0}" -eq 0 ]; then
+        note="no responses"
+    else
+        if [ "${badstatus:-0}" -gt 0 ] || [ "${non2xx:-0}" -gt 0 ]; then
+            note="non-2xx: $((badstatus > non2xx ? badstatus : non2xx))"
+        fi
+        if [ "${sockerr:-0}" -gt 0 ]; then
+            note="${note:+$note; }socket errors: $sockerr"
+        fi
+        if [ "$matched" -lt "$responses" ]; then
+            note="${note:+$note; }$(awk -v m="$matched" -v r="$responses" -v e="$expect" \
+                'BEGIN { printf "%s in %.1f%% of bodies", e, 100 * m / r }')"
+        elif [ "$scenario" = introspect ]; then
+            note='"active":true in 100% of bodies'
+        fi
+    fi
+    NOTE[$key]=$note
+    if [ -n "$note" ] && [ "$note" != '"active":true in 100% of bodies' ]; then
+        BAD[$key]=1
+        FAILED=1
+        lk_say "$server $scenario: FAILED ($note); wrk said:"
+        cat "$log" >&2
+    fi
+}
+
+# Marks every selected scenario of SERVER as not run, with REASON.
+mark_not_run() {
+    local server=$1 reason=$2 scenario
+    for scenario in $(server_scenarios "$server"); do
+        contains "$scenario" "${SCENARIOS[@]}" || continue
+        BAD["$scenario|$server"]=1
+        NOTE["$scenario|$server"]=$reason
+    done
+    FAILED=1
+}
+
+# Runs the selected scenarios against the current server. Uses the globals set by the start_*
+# function: TOKEN_URL, INTROSPECT_URL, DISCOVERY_URL, JWKS_URL, JWT_AUTH, OPAQUE_AUTH,
+# INTROSPECT_AUTH (the client that gets the introspected token and calls introspection).
+run_scenarios() {
+    local server=$1 form='grant_type=client_credentials&scope=api:read' scenario auth token
+    for scenario in $(server_scenarios "$server"); do
+        contains "$scenario" "${SCENARIOS[@]}" || continue
+        # Every token scenario starts with one token request, to see that the client works.
+        case $scenario in
+            cc-jwt) auth=$JWT_AUTH ;;
+            cc-opaque) auth=$OPAQUE_AUTH ;;
+            introspect) auth=$INTROSPECT_AUTH ;;
+            *) auth='' ;;
+        esac
+        if [ -n "$auth" ] && ! token=$(first_token "$TOKEN_URL" "$auth"); then
+            lk_say "$server: $scenario: the client could not get an access token"
+            BAD["$scenario|$server"]=1 NOTE["$scenario|$server"]="no access token"
+            FAILED=1
+            continue
+        fi
+        case $scenario in
+            cc-jwt | cc-opaque)
+                measure "$scenario" "$server" "$TOKEN_URL" POST "$form" "$auth" '"access_token"'
+                ;;
+            introspect)
+                # node copies this token to its other workers through its primary process.
+                sleep 0.5
+                measure "$scenario" "$server" "$INTROSPECT_URL" POST \
+                    "token=$(form_encode "$token")" "$auth" '"active":true'
+                ;;
+            discovery)
+                measure "$scenario" "$server" "$DISCOVERY_URL" GET "" "" '"issuer"'
+                ;;
+            jwks)
+                measure "$scenario" "$server" "$JWKS_URL" GET "" "" '"keys"'
+                ;;
+        esac
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            lk_say "$server died during $scenario"
+            SERVER_PID=
+            return 1
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Servers. Each start_* starts one server, waits until it is ready and sets the globals that
+# run_scenarios uses; it returns non-zero if the server could not be started.
+
+LATCHKEY_BIN=${BENCH_LATCHKEY_BIN:-$ROOT/target/release/latchkey}
+SIGNER_BIN=$ROOT/target/bench/release/latchkey-bench-signer
+JWK_FILE=$WORK/es256.private.jwk
+
+# Creates a client with the latchkey CLI: latchkey_client ENV_FILE NAME [EXTRA ARGS...].
+# Prints the Authorization header value for it.
+latchkey_client() {
+    local env_file=$1 name=$2 json id secret
+    shift 2
+    local -a env_vars
+    mapfile -t env_vars <"$env_file"
+    json=$(cd "$WORK" && timeout 120 env "${env_vars[@]}" "$LATCHKEY_BIN" client create \
+        --tenant default --name "$name" --grant-type client_credentials \
+        --auth-method client_secret_basic --scope "api:read api:write" "$@" --json) || return 1
+    id=$(json_field client_id <<<"$json") || return 1
+    secret=$(json_field client_secret <<<"$json") || return 1
+    basic_auth "$id" "$secret"
+}
+
+# start_latchkey SERVER [LATCHKEY__ASSIGNMENT...]
+start_latchkey() {
+    local server=$1 port data env_file log base issuer
+    shift
+    port=$(lk_free_port 20000)
+    data=$WORK/$server-data
+    env_file=$WORK/$server.env
+    log=$WORK/$server.log
+    base=http://127.0.0.1:$port
+    mkdir -p "$data"
+    printf '%s\n' "LATCHKEY__DATA_DIR=$data" "LATCHKEY__SERVER__BIND=127.0.0.1:$port" \
+        "LATCHKEY__SERVER__PUBLIC_URL=$base" "LATCHKEY__LOG__FILTER=warn" "$@" >"$env_file"
+    local -a env_vars
+    mapfile -t env_vars <"$env_file"
+    # The working directory is empty, so no config/latchkey.toml is picked up.
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    start_bg "$log" bash -c 'cd "$1" && shift && exec env "$@"' _ "$WORK" "${env_vars[@]}" \
+        "$LATCHKEY_BIN" serve
+    wait_ready GET "$base/readyz" "$log" || return 1
+    issuer=$base/t/default
+    JWT_AUTH=$(latchkey_client "$env_file" bench-jwt) || return 1
+    OPAQUE_AUTH=$(latchkey_client "$env_file" bench-opaque --access-token-format opaque) ||
+        return 1
+    INTROSPECT_AUTH=$OPAQUE_AUTH
+    TOKEN_URL=$issuer/token
+    INTROSPECT_URL=$issuer/introspect
+    DISCOVERY_URL=$issuer/.well-known/openid-configuration
+    JWKS_URL=$issuer/jwks
+}
+
+start_latchkey_sqlite() {
+    start_latchkey latchkey-sqlite
+}
+
+start_latchkey_postgres() {
+    local master_key
+    if ! psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -qtA -c 'SELECT 1' >/dev/null; then
+        lk_say "PostgreSQL is not reachable at $PGUSER@$PGHOST:$PGPORT"
+        return 1
+    fi
+    if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+        lk_say "Redis is not reachable at $REDIS_URL"
+        return 1
+    fi
+    PG_DB=latchkey_bench_$(random_hex 6)
+    REDIS_PREFIX=bench-$(random_hex 6):
+    psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -q -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE \"$PG_DB\"" || return 1
+    master_key=$("$LATCHKEY_BIN" master-key generate) || return 1
+    start_latchkey latchkey-postgres \
+        "LATCHKEY__DATABASE__URL=postgres://$PGUSER@$PGHOST:$PGPORT/$PG_DB" \
+        "LATCHKEY__REDIS__URL=$REDIS_URL" \
+        "LATCHKEY__REDIS__KEY_PREFIX=$REDIS_PREFIX" \
+        "LATCHKEY__SECURITY__MASTER_KEY=$master_key"
+}
+
+start_node() {
+    local port secret log base discovery
+    port=$(lk_free_port 20000)
+    secret=$(random_hex 32)
+    log=$WORK/node.log
+    base=http://127.0.0.1:$port
+    start_bg "$log" env NODE_ENV=production BENCH_CLIENT_SECRET="$secret" \
+        node "$BENCH/node/server.js" "$JWK_FILE" "$port"
+    wait_ready GET "$base/.well-known/openid-configuration" "$log" || return 1
+    # Every worker listens before the primary prints this line.
+    for _ in $(seq 100); do
+        grep -q 'node-oidc-provider ready' "$log" && break
+        sleep 0.1
+    done
+    discovery=$(curl -sS --max-time 10 --fail "$base/.well-known/openid-configuration") || return 1
+    TOKEN_URL=$(json_field token_endpoint <<<"$discovery")
+    INTROSPECT_URL=$(json_field introspection_endpoint <<<"$discovery")
+    DISCOVERY_URL=$base/.well-known/openid-configuration
+    JWKS_URL=$(json_field jwks_uri <<<"$discovery")
+    JWT_AUTH=$(basic_auth bench-jwt "$secret")
+    OPAQUE_AUTH=$(basic_auth bench-opaque "$secret")
+    INTROSPECT_AUTH=$(basic_auth bench-introspect "$secret")
+}
+
+start_bare() {
+    local port log base
+    port=$(lk_free_port 20000)
+    log=$WORK/bare.log
+    base=http://127.0.0.1:$port
+    start_bg "$log" "$SIGNER_BIN" "$JWK_FILE" "127.0.0.1:$port" "$base/t/default"
+    wait_ready POST "$base/token" "$log" || return 1
+    TOKEN_URL=$base/token
+    JWT_AUTH=$(basic_auth bench-jwt unused)
+    OPAQUE_AUTH='' INTROSPECT_AUTH='' INTROSPECT_URL='' DISCOVERY_URL='' JWKS_URL=''
+}
+
+# ---------------------------------------------------------------------------------------------
+# Preparation: tools, builds, the shared key
+
+RUN_SERVERS=()
+for server in "${SERVERS[@]}"; do
+    server_selected "$server" && RUN_SERVERS+=("$server")
+done
+if [ "${#RUN_SERVERS[@]}" -eq 0 ]; then
+    lk_die "none of the selected servers runs any of the selected scenarios"
+fi
+uses() {
+    contains "$1" "${RUN_SERVERS[@]}"
+}
+uses_latchkey() {
+    uses latchkey-sqlite || uses latchkey-postgres
+}
+
+packages=(wrk curl)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+uses latchkey-postgres && packages+=(postgresql-client redis-tools)
+[ "$BUILD" = 1 ] && uses_latchkey && packages+=("${LK_BUILD_PACKAGES[@]}")
+[ "$BUILD" = 1 ] && uses bare && packages+=("${LK_BUILD_PACKAGES[@]}")
+lk_apt_ensure "${packages[@]}"
+command -v node >/dev/null 2>&1 || lk_die "node (Node.js 20 or later) and npm are needed"
+
+if [ "$BUILD" = 1 ]; then
+    if uses_latchkey; then
+        lk_say "building latchkey (release)"
+        (cd "$ROOT" && cargo build --release --bin latchkey)
+    fi
+    if uses bare; then
+        lk_say "building the bare signer (release)"
+        (cd "$ROOT" && cargo build --release --manifest-path bench/signer/Cargo.toml \
+            --target-dir target/bench)
+    fi
+fi
+if uses_latchkey && [ ! -x "$LATCHKEY_BIN" ]; then
+    lk_die "$LATCHKEY_BIN is missing (run without --no-build)"
+fi
+if uses bare && [ ! -x "$SIGNER_BIN" ]; then
+    lk_die "$SIGNER_BIN is missing (run without --no-build)"
+fi
+if uses node && [ ! -d "$BENCH/node/node_modules" ]; then
+    lk_say "installing node-oidc-provider (npm ci)"
+    (cd "$BENCH/node" && npm ci --no-audit --no-fund)
+fi
+
+node "$BENCH/node/genkey.js" >"$JWK_FILE"
+
+# ---------------------------------------------------------------------------------------------
+# The run, one server at a time
+
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+OIDC_VERSION=$(node -p 'require(process.argv[1]).version' \
+    "$BENCH/node/node_modules/oidc-provider/package.json" 2>/dev/null || echo unknown)
+WRK_VERSION=$( (wrk --version 2>&1 || true) | awk 'NR == 1 { print $2 }')
+HEADER=(
+    "latchkey side-by-side benchmark, $DATE, latchkey $COMMIT"
+    "machine: $(nproc) cores ($CPU); load: wrk $WRK_VERSION, -t $THREADS -c $CONNECTIONS -d ${DURATION}s after a ${WARMUP}s warm-up, loopback, one server at a time"
+    "signing: ES256 (P-256) everywhere; node and bare share one key made for this run, latchkey signs with its tenant's own ES256 key (same algorithm and curve, same cost)"
+)
+if uses node; then
+    HEADER+=("node: node-oidc-provider $OIDC_VERSION on Node.js $(node --version), NODE_ENV=production, one cluster worker per core, default in-memory adapter; the introspected token is copied to every worker (bench/README.md)")
+fi
+if uses latchkey-postgres; then
+    HEADER+=("latchkey-postgres: PostgreSQL $PGUSER@$PGHOST:$PGPORT (a fresh database), Redis $REDIS_URL")
+fi
+printf '%s\n' "${HEADER[@]}"
+
+for server in "${RUN_SERVERS[@]}"; do
+    lk_section "$server"
+    if ! "start_${server//-/_}"; then
+        lk_say "$server could not be started or set up"
+        stop_server
+        mark_not_run "$server" "could not start"
+        continue
+    fi
+    if ! run_scenarios "$server"; then
+        for scenario in $(server_scenarios "$server"); do
+            contains "$scenario" "${SCENARIOS[@]}" || continue
+            [ -z "${RPS[$scenario|$server]:-}" ] || continue
+            BAD["$scenario|$server"]=1 NOTE["$scenario|$server"]="server died"
+        done
+        FAILED=1
+    fi
+    stop_server
+    if [ "$server" = latchkey-postgres ]; then
+        drop_database
+        clear_redis_keys
+    fi
+done
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+# ratio A B: A / B with 2 decimals, empty if either is missing or B is 0.
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b }'
+}
+
+# The value for KEY in RPS etc., empty when the scenario failed.
+good() {
+    local -n map=$1
+    if [ -z "${BAD[$2]:-}" ]; then
+        printf '%s' "${map[$2]:-}"
+    fi
+}
+
+TABLE=()
+TABLE+=("| scenario | server | req/s | p50 ms | p99 ms | vs node | vs bare | notes |")
+TABLE+=("|---|---|---:|---:|---:|---:|---:|---|")
+for scenario in "${SCENARIOS[@]}"; do
+    for server in "${RUN_SERVERS[@]}"; do
+        key="$scenario|$server"
+        [ -n "${RPS[$key]:-}${NOTE[$key]:-}" ] || continue
+        vs_node='' vs_bare=''
+        if [[ $server == latchkey-* ]]; then
+            x=$(ratio "$(good RPS "$key")" "$(good RPS "$scenario|node")")
+            [ -n "$x" ] && vs_node="${x}x"
+            if [ "$scenario" = cc-jwt ]; then
+                x=$(ratio "$(good RPS "$key")" "$(good RPS "$scenario|bare")")
+                [ -n "$x" ] && vs_bare=$(awk -v r="$x" 'BEGIN { printf "%.0f%%", 100 * r }')
+            fi
+        fi
+        status=${NOTE[$key]:-}
+        [ -n "${BAD[$key]:-}" ] && status="FAILED: $status"
+        TABLE+=("$(printf '| %-10s | %-17s | %8s | %6s | %6s | %7s | %7s | %s |' "$scenario" \
+            "$server" "${RPS[$key]:--}" "${P50[$key]:--}" "${P99[$key]:--}" "$vs_node" \
+            "$vs_bare" "$status")")
+    done
+done
+
+# Targets, for each latchkey server that ran. A target is SKIP when what it compares against was
+# not measured, FAIL when latchkey's own scenario failed.
+TARGETS=("| server | target | measured | |" "|---|---|---|---|")
+target() { # SERVER DESCRIPTION MEASURED VERDICT
+    TARGETS+=("$(printf '| %-17s | %-38s | %-26s | %-4s |' "$@")")
+}
+# ratio_target SERVER SCENARIO OTHER MIN DESCRIPTION: SERVER's req/s at least MIN times OTHER's.
+ratio_target() {
+    local server=$1 scenario=$2 other=$3 min=$4 desc=$5 r shown
+    if ! contains "$scenario" "${SCENARIOS[@]}"; then
+        target "$server" "$desc" "not measured" SKIP
+    elif [ -n "${BAD[$scenario|$server]:-}" ]; then
+        target "$server" "$desc" "$scenario failed" FAIL
+    elif ! uses "$other" || [ -n "${BAD[$scenario|$other]:-}" ]; then
+        target "$server" "$desc" "no $other result" SKIP
+    else
+        r=$(ratio "${RPS[$scenario|$server]}" "${RPS[$scenario|$other]}")
+        if [ "$other" = bare ]; then
+            shown=$(awk -v r="$r" 'BEGIN { printf "%.0f%%", 100 * r }')
+        else
+            shown="${r}x"
+        fi
+        if awk -v r="$r" -v m="$min" 'BEGIN { exit !(r + 0 >= m + 0) }'; then
+            target "$server" "$desc" "$shown" PASS
+        else
+            target "$server" "$desc" "$shown" FAIL
+        fi
+    fi
+}
+# p99_target SERVER: p99 under 15 ms in each scenario SERVER ran.
+p99_target() {
+    local server=$1 scenario p worst='' worst_at='' failed=''
+    for scenario in "${SCENARIOS[@]}"; do
+        if [ -n "${BAD[$scenario|$server]:-}" ]; then
+            failed="${failed:+$failed, }$scenario"
+            continue
+        fi
+        p=${P99[$scenario|$server]:-}
+        [ -n "$p" ] || continue
+        if [ -z "$worst" ] || awk -v a="$p" -v b="$worst" 'BEGIN { exit !(a + 0 > b + 0) }'; then
+            worst=$p worst_at=$scenario
+        fi
+    done
+    if [ -n "$failed" ]; then
+        target "$server" "p99 < 15 ms in every scenario" "$failed failed" FAIL
+    elif [ -z "$worst" ]; then
+        target "$server" "p99 < 15 ms in every scenario" "not measured" SKIP
+    elif awk -v p="$worst" 'BEGIN { exit !(p + 0 < 15) }'; then
+        target "$server" "p99 < 15 ms in every scenario" "max $worst ms ($worst_at)" PASS
+    else
+        target "$server" "p99 < 15 ms in every scenario" "max $worst ms ($worst_at)" FAIL
+    fi
+}
+for server in latchkey-sqlite latchkey-postgres; do
+    uses "$server" || continue
+    ratio_target "$server" cc-jwt bare 0.8 "cc-jwt >= 80% of bare"
+    ratio_target "$server" cc-jwt node 5 "cc-jwt >= 5x node"
+    ratio_target "$server" cc-opaque node 2 "cc-opaque (stored) >= 2x node (memory)"
+    ratio_target "$server" introspect node 3 "introspect >= 3x node"
+    p99_target "$server"
+done
+
+NOTES=()
+if [ "$CONNECTIONS" != 64 ]; then
+    NOTES+=("The targets are defined at 64 connections; this run used $CONNECTIONS.")
+fi
+if [ "${#SCENARIOS[@]}" -ne "${#ALL_SCENARIOS[@]}" ] && [ "${#TARGETS[@]}" -gt 2 ]; then
+    NOTES+=("Only some scenarios ran (--only): SKIP means not measured.")
+fi
+
+{
+    echo
+    printf '%s\n' "${TABLE[@]}"
+    if [ "${#TARGETS[@]}" -gt 2 ]; then
+        echo
+        echo "Targets (this run):"
+        printf '%s\n' "${TARGETS[@]}"
+    fi
+    [ "${#NOTES[@]}" -eq 0 ] || printf '%s\n' "" "${NOTES[@]}"
+}
+
+mkdir -p "$BENCH/results"
+{
+    echo "# latchkey benchmark"
+    echo
+    for line in "${HEADER[@]}"; do
+        printf -- '- %s\n' "$line"
+    done
+    echo
+    for scenario in "${SCENARIOS[@]}"; do
+        printf -- '- %s: %s\n' "\`$scenario\`" "${SCENARIO_TITLE[$scenario]}"
+    done
+    echo
+    printf '%s\n' "${TABLE[@]}"
+    if [ "${#TARGETS[@]}" -gt 2 ]; then
+        echo
+        echo "## Targets"
+        echo
+        printf '%s\n' "${TARGETS[@]}"
+    fi
+    [ "${#NOTES[@]}" -eq 0 ] || printf '%s\n' "" "${NOTES[@]}"
+} >"$BENCH/results/latest.md"
+lk_say "written: bench/results/latest.md"
+
+if [ "$FAILED" != 0 ]; then
+    lk_say "some servers or scenarios could not run (see FAILED above)"
+    exit 1
+fi

@@ -1,0 +1,53 @@
+-- One request, repeated, for bench/run.sh. Configured by the environment:
+--   BENCH_METHOD  GET or POST (default GET)
+--   BENCH_BODY    form body; sent with Content-Type application/x-www-form-urlencoded
+--   BENCH_AUTH    value of the Authorization header
+--   BENCH_EXPECT  a string every good response body contains (plain match, not a pattern)
+-- done() prints one line that run.sh reads:
+--   bench: responses=N non2xx=N matched=N
+-- where matched counts the responses whose body contains BENCH_EXPECT.
+
+local body = os.getenv("BENCH_BODY") or ""
+local auth = os.getenv("BENCH_AUTH") or ""
+local expect = os.getenv("BENCH_EXPECT") or ""
+
+wrk.method = os.getenv("BENCH_METHOD") or "GET"
+if body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+if auth ~= "" then
+  wrk.headers["Authorization"] = auth
+end
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  responses = 0
+  non2xx = 0
+  matched = 0
+end
+
+function response(status, headers, response_body)
+  responses = responses + 1
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  end
+  if expect == "" or (response_body and string.find(response_body, expect, 1, true)) then
+    matched = matched + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total, bad, good = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("responses")
+    bad = bad + thread:get("non2xx")
+    good = good + thread:get("matched")
+  end
+  io.write(string.format("bench: responses=%d non2xx=%d matched=%d\n", total, bad, good))
+end
