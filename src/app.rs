@@ -39,6 +39,9 @@ pub struct HotCopies {
     pub client_jwks: HotMap<(TenantId, ClientId), Arc<serde_json::Value>>,
     /// Clients and API keys whose last use this replica recorded within the hour.
     pub touched: HotMap<(TenantId, String), ()>,
+    /// Clients whose `jwks_uri` was refetched within the minute (a failed assertion refetches
+    /// at most that often).
+    pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
 }
 
 /// A start-up failure: one line, naming the setting at fault where there is one.
@@ -123,6 +126,7 @@ impl AppState {
         let master_key = Arc::new(load_master_key(&settings)?);
         let ttl = Duration::from_secs(settings.cache.hot_ttl_secs);
         let jwks_ttl = Duration::from_secs(settings.oauth.jwks_uri_cache_secs);
+        let allow_private = settings.oauth.allow_private_jwks_uri;
         Ok(AppState {
             settings: Arc::new(settings),
             store,
@@ -136,12 +140,16 @@ impl AppState {
                 clients: HotMap::new(ttl, HOT_ENTRIES),
                 client_jwks: HotMap::new(jwks_ttl, HOT_ENTRIES),
                 touched: HotMap::new(Duration::from_secs(3600), HOT_ENTRIES),
+                jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
             }),
             metrics: Arc::new(Metrics::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .connect_timeout(Duration::from_secs(3))
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(crate::oauth::client_auth::PublicResolver {
+                    allow_private,
+                }))
                 .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| StartupError(format!("outgoing HTTP client: {e}")))?,

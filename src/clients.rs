@@ -289,19 +289,21 @@ pub async fn purge_unused(state: &AppState) -> Result<usize, ServiceError> {
             continue;
         }
         let cutoff = now.saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX));
-        let gone = match state.store.purge_unused_clients(tenant.id, cutoff).await {
-            Ok(gone) => gone,
+        let unused = match state.store.unused_clients(tenant.id, cutoff).await {
+            Ok(unused) => unused,
             Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e).into()),
             Err(e) => {
                 tracing::warn!(error = %e, tenant = %tenant.slug, "could not purge unused clients");
                 continue;
             }
         };
-        for client_id in &gone {
-            tracing::info!(tenant = %tenant.slug, %client_id, "unused dynamic client deleted");
-            tenants::announce_client(state, tenant.id, client_id).await;
+        for client_id in &unused {
+            if state.store.delete_client(tenant.id, client_id).await? {
+                tracing::info!(tenant = %tenant.slug, %client_id, "unused dynamic client deleted");
+                tenants::announce_client(state, tenant.id, client_id).await;
+                purged += 1;
+            }
         }
-        purged += gone.len();
     }
     Ok(purged)
 }

@@ -166,6 +166,9 @@ pub struct OAuthSettings {
     pub jwks_uri_cache_secs: u64,
     /// Accept `jwks_uri` over plain http (development only).
     pub allow_http_jwks_uri: bool,
+    /// Fetch `jwks_uri` from loopback, private and link-local addresses (development only;
+    /// otherwise refused, so registration cannot aim the server at internal services).
+    pub allow_private_jwks_uri: bool,
 }
 
 impl Default for OAuthSettings {
@@ -181,6 +184,7 @@ impl Default for OAuthSettings {
             client_assertion_max_lifetime_secs: 600,
             jwks_uri_cache_secs: 300,
             allow_http_jwks_uri: false,
+            allow_private_jwks_uri: false,
         }
     }
 }

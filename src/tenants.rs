@@ -100,6 +100,10 @@ pub async fn configure(
     settings: TenantSettings,
 ) -> Result<Tenant, ServiceError> {
     if let Some(jwks) = &settings.software_statement_jwks {
+        // Public keys only: a private key here would be a leak waiting to happen.
+        crate::model::client::check_jwks(jwks).map_err(|e| {
+            ServiceError::Invalid(format!("software_statement_jwks: {}", e.description))
+        })?;
         crate::jose::jwk_set(jwks)
             .map_err(|e| ServiceError::Invalid(format!("software_statement_jwks: {e}")))?;
     }

@@ -554,7 +554,7 @@ impl MetadataRequest {
 }
 
 /// A JWK Set (RFC 7517 §5) of public keys.
-fn check_jwks(jwks: &Value) -> Result<(), MetadataError> {
+pub fn check_jwks(jwks: &Value) -> Result<(), MetadataError> {
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)

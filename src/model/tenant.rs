@@ -86,6 +86,9 @@ pub struct TenantSettings {
     /// Keys (a JWKS) whose signed software statements (RFC 7591 §2.3) are trusted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_statement_jwks: Option<serde_json::Value>,
+    /// Scopes dynamically registered clients may ask for; without it they get none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_scope: Option<crate::model::token::Scope>,
     /// Refuse registrations without a trusted software statement.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_software_statement: bool,

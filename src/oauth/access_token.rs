@@ -8,10 +8,10 @@ use crate::app::AppState;
 use crate::crypto::{b64url, random_bytes, random_token, sha256};
 use crate::error::ServiceError;
 use crate::jose::jwt;
-use crate::keys;
 use crate::model::client::{Client, ClientId};
 use crate::model::token::{Scope, TokenFormat};
 use crate::model::{SigningAlg, Tenant};
+use crate::{clients, keys};
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const AT_JWT_TYP: &str = "at+jwt";
@@ -137,8 +137,8 @@ impl ActiveAccessToken {
     }
 }
 
-/// Verifies a JWT signed by one of the tenant's published keys, issued by this tenant and not
-/// expired. `typ` when given must match the header's (RFC 8725 §3.11 explicit typing).
+/// Verifies a JWT signed by one of the tenant's published keys, issued by this tenant, live
+/// and not revoked (by `jti`). `typ` when given must match the header's (RFC 8725 §3.11).
 pub async fn verify_own_jwt(
     state: &AppState,
     tenant: &Tenant,
@@ -179,54 +179,70 @@ pub async fn verify_own_jwt(
         .get("nbf")
         .and_then(Value::as_i64)
         .is_none_or(|nbf| nbf <= now);
-    Ok((iss_ok && live && started).then_some(claims))
+    if !(iss_ok && live && started) {
+        return Ok(None);
+    }
+    // Revoked tokens stay revoked whatever type they are presented as.
+    if let Some(jti) = claims.get("jti").and_then(Value::as_str)
+        && state.store.is_jti_revoked(tenant.id, jti).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(claims))
 }
 
 /// The access token `token` if it is one of this tenant's and active: JWTs by signature,
-/// issuer, expiry and the revocation list; opaque tokens by their stored record.
+/// issuer, expiry and the revocation list; opaque tokens by their stored record. A token of a
+/// deleted client is inactive.
 pub async fn inspect(
     state: &AppState,
     tenant: &Tenant,
     token: &str,
 ) -> Result<Option<ActiveAccessToken>, ServiceError> {
-    if jwt::looks_like_jwt(token) {
+    let found = if jwt::looks_like_jwt(token) {
         let Some(claims) = verify_own_jwt(state, tenant, token, Some(AT_JWT_TYP)).await? else {
             return Ok(None);
         };
-        let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
-            return Ok(None);
-        };
-        if state.store.is_jti_revoked(tenant.id, jti).await? {
+        // Access tokens always carry a jti (RFC 9068 §2.2), so they can be revoked.
+        if !claims.get("jti").is_some_and(Value::is_string) {
             return Ok(None);
         }
         let client_id = claims
             .get("client_id")
             .and_then(Value::as_str)
             .and_then(ClientId::parse);
-        return Ok(Some(ActiveAccessToken {
+        ActiveAccessToken {
             claims,
             client_id,
             format: TokenFormat::Jwt,
-        }));
-    }
-    if token.len() > 512 {
-        return Ok(None);
-    }
-    let Some(stored) = state
-        .store
-        .access_token(tenant.id, sha256(token.as_bytes()))
-        .await?
-    else {
+        }
+    } else {
+        if token.len() > 512 {
+            return Ok(None);
+        }
+        let Some(stored) = state
+            .store
+            .access_token(tenant.id, sha256(token.as_bytes()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if stored.revoked || stored.expires_at <= state.clock.now() {
+            return Ok(None);
+        }
+        ActiveAccessToken {
+            claims: stored.claims,
+            client_id: Some(stored.client_id),
+            format: TokenFormat::Opaque,
+        }
+    };
+    let Some(client_id) = &found.client_id else {
         return Ok(None);
     };
-    if stored.revoked || stored.expires_at <= state.clock.now() {
+    if clients::find(state, tenant.id, client_id).await?.is_none() {
         return Ok(None);
     }
-    Ok(Some(ActiveAccessToken {
-        claims: stored.claims,
-        client_id: Some(stored.client_id),
-        format: TokenFormat::Opaque,
-    }))
+    Ok(Some(found))
 }
 
 /// Revokes an access token of `client`: a JWT by remembering its `jti` until it expires, an

@@ -2,6 +2,7 @@
 //! §2.3.1 (`client_secret_basic`, `client_secret_post`), RFC 7521/7523 and OIDC Core §9
 //! (`client_secret_jwt`, `private_key_jwt`) and public clients (`none`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,17 +44,13 @@ enum Presented {
     Public { id: String },
 }
 
-fn unauthorized(via_header: bool, tenant_issuer: &str, why: &str) -> OAuthError {
-    let e = OAuthError::code(ErrorCode::InvalidClient, why);
-    if via_header {
-        // RFC 6749 §5.2: 401 with WWW-Authenticate when the client used the header.
-        e.with_header(
-            header::WWW_AUTHENTICATE,
-            format!("Basic realm=\"{tenant_issuer}\", charset=\"UTF-8\""),
-        )
-    } else {
-        e
-    }
+/// `invalid_client` (RFC 6749 §5.2) as a 401 with a Basic challenge: required when the client
+/// used the Authorization header, and RFC 9110 §11.6.1 wants one on every 401.
+pub fn unauthorized(issuer: &str, why: &str) -> OAuthError {
+    OAuthError::code(ErrorCode::InvalidClient, why).with_header(
+        header::WWW_AUTHENTICATE,
+        format!("Basic realm=\"{issuer}\", charset=\"UTF-8\""),
+    )
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 §2.3.1, Appendix B).
@@ -98,7 +95,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> 
 
 fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Presented, OAuthError> {
     let basic = basic_credentials(req)
-        .map_err(|()| unauthorized(true, issuer, "malformed Basic authorization header"))?;
+        .map_err(|()| unauthorized(issuer, "malformed Basic authorization header"))?;
     let body_secret = params.get("client_secret");
     let assertion = params.get("client_assertion");
     let assertion_type = params.get("client_assertion_type");
@@ -114,7 +111,6 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     if let Some((id, secret)) = basic {
         if params.get("client_id").is_some_and(|body_id| body_id != id) {
             return Err(unauthorized(
-                true,
                 issuer,
                 "client_id differs from the authenticated client",
             ));
@@ -123,11 +119,7 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     }
     if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
-            return Err(unauthorized(
-                false,
-                issuer,
-                "unsupported client_assertion_type",
-            ));
+            return Err(unauthorized(issuer, "unsupported client_assertion_type"));
         }
         return Ok(Presented::Assertion {
             assertion: assertion.to_owned(),
@@ -135,7 +127,7 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     }
     let id = params
         .get("client_id")
-        .ok_or_else(|| unauthorized(false, issuer, "client authentication is required"))?
+        .ok_or_else(|| unauthorized(issuer, "client authentication is required"))?
         .to_owned();
     Ok(match body_secret {
         Some(secret) => Presented::Post {
@@ -164,11 +156,11 @@ pub async fn authenticate(
             AuthMethod::ClientSecretBasic,
         )
         .await?
-        .ok_or_else(|| unauthorized(true, &issuer, "client authentication failed"))?,
+        .ok_or_else(|| unauthorized(&issuer, "client authentication failed"))?,
         Presented::Post { id, secret } => {
             check_secret(state, tenant.id, &id, &secret, AuthMethod::ClientSecretPost)
                 .await?
-                .ok_or_else(|| unauthorized(false, &issuer, "client authentication failed"))?
+                .ok_or_else(|| unauthorized(&issuer, "client authentication failed"))?
         }
         Presented::Public { id } => {
             let client = match ClientId::parse(&id) {
@@ -182,7 +174,7 @@ pub async fn authenticate(
                         method: AuthMethod::None,
                     }
                 }
-                _ => return Err(unauthorized(false, &issuer, "client authentication failed")),
+                _ => return Err(unauthorized(&issuer, "client authentication failed")),
             }
         }
         Presented::Assertion { assertion } => {
@@ -242,7 +234,7 @@ async fn check_assertion(
     params: &Params,
     assertion: &str,
 ) -> Result<Authenticated, OAuthError> {
-    let fail = |why: &str| unauthorized(false, issuer, why);
+    let fail = |why: &str| unauthorized(issuer, why);
     let unverified = jwt::peek_claims(assertion).map_err(|_| fail("malformed client assertion"))?;
     // RFC 7523 §3: iss and sub are both the client_id.
     let sub = unverified.get("sub").and_then(Value::as_str);
@@ -348,8 +340,20 @@ async fn client_jwks(
         ));
     };
     let key = (tenant, client.client_id.clone());
-    if !refresh && let Some(hit) = state.hot.client_jwks.get(&key) {
-        return Ok(hit);
+    let cached = state.hot.client_jwks.get(&key);
+    match cached {
+        Some(hit) if !refresh => return Ok(hit),
+        // A refetch after a failed verification happens at most once a minute per client, so
+        // bad assertions cannot make us hammer the client's server.
+        Some(hit) if state.hot.jwks_refetched.get(&key).is_some() => return Ok(hit),
+        Some(_) => {
+            let generation = state.hot.jwks_refetched.generation();
+            state
+                .hot
+                .jwks_refetched
+                .insert_if(generation, key.clone(), ());
+        }
+        None => {}
     }
     let generation = state.hot.client_jwks.generation();
     let fetched = fetch_jwks(state, uri).await.map_err(|e| {
@@ -365,6 +369,19 @@ async fn client_jwks(
 }
 
 async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
+    // Host names are checked by the resolver; IP literals never reach it.
+    let url = url::Url::parse(uri).map_err(|e| e.to_string())?;
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    };
+    if let Some(ip) = literal
+        && !state.settings.oauth.allow_private_jwks_uri
+        && !is_public(ip)
+    {
+        return Err(format!("{ip} is not a public address"));
+    }
     let mut response = state
         .http
         .get(uri)
@@ -390,9 +407,88 @@ async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
     Ok(value)
 }
 
+/// Whether `ip` is a public unicast address: not loopback, private, link-local (cloud metadata
+/// lives there), shared, unspecified, broadcast, documentation or multicast.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Resolves host names for outgoing requests, keeping public addresses only (unless
+/// `allow_private`): a `jwks_uri` cannot lead the server to internal services, and the check
+/// holds for the address actually connected to (no DNS rebinding window).
+pub struct PublicResolver {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_fetched() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     fn form_decoding_of_basic_credentials() {

@@ -6,10 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::error::{OAuthError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::keys;
-use crate::model::api_key::{API_KEY_PREFIX, ApiKeyOwner};
+use crate::model::api_key::{ApiKeyOwner, split_raw_key};
 use crate::model::client::AuthMethod;
 use crate::model::token::TokenTypeHint;
 use crate::model::{SigningAlg, Tenant};
@@ -34,8 +34,8 @@ pub async fn introspect(
     let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
     if auth.method == AuthMethod::None {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidClient,
+        return Err(client_auth::unauthorized(
+            &state.settings.issuer(&tenant.slug),
             "public clients may not introspect tokens",
         ));
     }
@@ -76,7 +76,7 @@ async fn lookup(
     token: &str,
     hint: Option<TokenTypeHint>,
 ) -> Result<Option<Map<String, Value>>, ServiceError> {
-    if token.starts_with(API_KEY_PREFIX) {
+    if split_raw_key(token).is_some() {
         return api_key(state, tenant, token).await;
     }
     let refresh_first = hint == Some(TokenTypeHint::RefreshToken);

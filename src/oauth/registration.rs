@@ -16,8 +16,8 @@ use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::jose::jwt;
 use crate::model::client::{
-    ASYMMETRIC_ALGS, Client, ClientId, ClientPolicy, MetadataError, MetadataErrorCode,
-    MetadataRequest, ValidationRules,
+    ASYMMETRIC_ALGS, Client, ClientId, ClientMetadata, ClientPolicy, MetadataError,
+    MetadataErrorCode, MetadataRequest, ValidationRules,
 };
 use crate::model::{RegistrationMode, Tenant};
 
@@ -59,6 +59,22 @@ fn rules(state: &AppState) -> ValidationRules {
     }
 }
 
+/// Reads the body, refusing more than [`MAX_REQUEST`] bytes with a JSON 413.
+async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| OAuthError::invalid_request(format!("malformed request body: {e}")))?;
+        if body.len() + chunk.len() > MAX_REQUEST {
+            return Err(OAuthError::invalid_request("request body too large")
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The body as a JSON object.
 fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
     let is_json = req
@@ -71,10 +87,6 @@ fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, OAu
         return Err(OAuthError::invalid_request(
             "the request body must be application/json",
         ));
-    }
-    if body.len() > MAX_REQUEST {
-        return Err(OAuthError::invalid_request("request body too large")
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -123,6 +135,12 @@ fn apply_software_statement(
             ));
         }
     };
+    if jwt::peek_header(&statement).is_err() || jwt::peek_claims(&statement).is_err() {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidSoftwareStatement,
+            "software_statement is not a signed JWT",
+        ));
+    }
     let Some(trusted) = &tenant.settings.software_statement_jwks else {
         return Err(OAuthError::code(
             ErrorCode::UnapprovedSoftwareStatement,
@@ -141,14 +159,20 @@ fn apply_software_statement(
             "the software statement lacks iss",
         ));
     }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp <= now)
-    {
+    let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+    if time("exp").is_some_and(|exp| exp <= now) {
         return Err(OAuthError::code(
             ErrorCode::InvalidSoftwareStatement,
             "the software statement has expired",
+        ));
+    }
+    // A minute of clock skew for statements made elsewhere.
+    if time("nbf").is_some_and(|nbf| nbf > now + 60)
+        || time("iat").is_some_and(|iat| iat > now + 60)
+    {
+        return Err(OAuthError::code(
+            ErrorCode::InvalidSoftwareStatement,
+            "the software statement is not valid yet",
         ));
     }
     for (name, value) in claims {
@@ -206,13 +230,18 @@ fn respond(status: StatusCode, body: Value) -> HttpResponse {
         .json(body)
 }
 
-/// Enforces the tenant's registration policy.
-async fn admit(state: &AppState, tenant: &Tenant, req: &HttpRequest) -> Result<(), OAuthError> {
+/// Enforces the tenant's registration policy before the request is looked at. Returns the
+/// initial access token to spend once the metadata has passed validation, so a refused
+/// registration does not use it up.
+async fn admit<'r>(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &'r HttpRequest,
+) -> Result<Option<&'r str>, OAuthError> {
     let mode = tenant
         .settings
         .registration
         .unwrap_or(state.settings.oauth.registration);
-    let now = state.clock.now();
     if let Some(token) = bearer(req) {
         if mode == RegistrationMode::Closed {
             return Err(OAuthError::code(
@@ -220,17 +249,7 @@ async fn admit(state: &AppState, tenant: &Tenant, req: &HttpRequest) -> Result<(
                 "registration is closed",
             ));
         }
-        if !state
-            .store
-            .spend_initial_access_token(tenant.id, sha256(token.as_bytes()), now)
-            .await
-            .map_err(ServiceError::from)?
-        {
-            return Err(invalid_token(
-                "the initial access token is invalid, expired or used up",
-            ));
-        }
-        return Ok(());
+        return Ok(Some(token));
     }
     match mode {
         RegistrationMode::Closed => Err(OAuthError::code(
@@ -270,8 +289,45 @@ async fn admit(state: &AppState, tenant: &Tenant, req: &HttpRequest) -> Result<(
                     .with_header(header::RETRY_AFTER, "3600"));
                 }
             }
-            Ok(())
+            Ok(None)
         }
+    }
+}
+
+/// Spends one use of an initial access token.
+async fn spend(state: &AppState, tenant: &Tenant, token: &str) -> Result<(), OAuthError> {
+    let now = state.clock.now();
+    if state
+        .store
+        .spend_initial_access_token(tenant.id, sha256(token.as_bytes()), now)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        Ok(())
+    } else {
+        Err(invalid_token(
+            "the initial access token is invalid, expired or used up",
+        ))
+    }
+}
+
+/// Dynamically registered clients ask only for scopes the tenant offers them.
+fn check_scope(tenant: &Tenant, metadata: &ClientMetadata) -> Result<(), OAuthError> {
+    let offered = tenant
+        .settings
+        .registration_scope
+        .clone()
+        .unwrap_or_default();
+    match &metadata.scope {
+        Some(scope) if !scope.is_subset(&offered) => Err(OAuthError::code(
+            ErrorCode::InvalidClientMetadata,
+            if offered.is_empty() {
+                "this server offers no scopes to dynamically registered clients".to_owned()
+            } else {
+                format!("scope must be within '{offered}'")
+            },
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -280,14 +336,19 @@ pub async fn register(
     state: web::Data<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    let token = admit(&state, &tenant, &req).await?;
+    let body = read_body(payload).await?;
     let map = json_object(&req, &body)?;
-    admit(&state, &tenant, &req).await?;
     let statement = map.get("software_statement").cloned();
     let map = apply_software_statement(&tenant, map, state.clock.now())?;
     let request = parse_metadata(map)?;
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    check_scope(&tenant, &metadata)?;
+    if let Some(token) = token {
+        spend(&state, &tenant, token).await?;
+    }
     let (client, issued) = clients::create(
         &state,
         &tenant,
@@ -357,9 +418,10 @@ pub async fn update(
     CurrentTenant(tenant): CurrentTenant,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let client = managed(&state, &tenant, &req, &path.1).await?;
+    let body = read_body(payload).await?;
     let map = json_object(&req, &body)?;
     for forbidden in [
         "registration_access_token",
@@ -392,6 +454,7 @@ pub async fn update(
         }
     }
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    check_scope(&tenant, &metadata)?;
     let (client, issued) = clients::update(
         &state,
         tenant.id,

@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::model::Tenant;
-use crate::model::api_key::API_KEY_PREFIX;
+use crate::model::api_key::split_raw_key;
 use crate::model::client::ClientId;
 use crate::model::token::TokenTypeHint;
 use crate::oauth::access_token;
@@ -55,7 +55,7 @@ async fn revoke_any(
     hint: Option<TokenTypeHint>,
     client: &ClientId,
 ) -> Result<Option<bool>, ServiceError> {
-    if token.starts_with(API_KEY_PREFIX) {
+    if split_raw_key(token).is_some() {
         return api_keys::revoke_presented(state, tenant.id, token, client).await;
     }
     let refresh_first = hint == Some(TokenTypeHint::RefreshToken);

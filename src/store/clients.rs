@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::with_conn;
-use super::schema::clients;
+use super::db::{with_conn, with_tx};
+use super::schema::{access_tokens, api_keys, clients, refresh_tokens};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::client::{Client, ClientId};
@@ -169,7 +169,9 @@ impl Store {
             .await
     }
 
-    /// Deletes a client. Returns whether it existed.
+    /// Deletes a client and what it holds (opaque access tokens, refresh tokens, service-account
+    /// API keys) in one transaction (RFC 7592 §2.3: its grants are invalidated too). Returns
+    /// whether it existed.
     pub async fn delete_client(
         &self,
         tenant: TenantId,
@@ -178,13 +180,37 @@ impl Store {
         let client_id = client_id.as_str().to_owned();
         self.db
             .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| diesel::delete(
-                    clients::table
-                        .filter(clients::tenant_id.eq(tenant.db()))
-                        .filter(clients::client_id.eq(&client_id))
-                )
-                .execute(c)
-                .await)?;
+                let n = with_tx!(&mut conn, |c| {
+                    diesel::delete(
+                        access_tokens::table
+                            .filter(access_tokens::tenant_id.eq(tenant.db()))
+                            .filter(access_tokens::client_id.eq(&client_id)),
+                    )
+                    .execute(c)
+                    .await?;
+                    diesel::delete(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                            .filter(refresh_tokens::client_id.eq(&client_id)),
+                    )
+                    .execute(c)
+                    .await?;
+                    diesel::delete(
+                        api_keys::table
+                            .filter(api_keys::tenant_id.eq(tenant.db()))
+                            .filter(api_keys::owner_kind.eq("client"))
+                            .filter(api_keys::owner.eq(&client_id)),
+                    )
+                    .execute(c)
+                    .await?;
+                    diesel::delete(
+                        clients::table
+                            .filter(clients::tenant_id.eq(tenant.db()))
+                            .filter(clients::client_id.eq(&client_id)),
+                    )
+                    .execute(c)
+                    .await
+                })?;
                 Ok(n > 0)
             })
             .await
@@ -213,28 +239,26 @@ impl Store {
             .await
     }
 
-    /// Deletes dynamically registered clients of `tenant` unused since `cutoff` (never used:
-    /// created before it), returning their ids.
-    pub async fn purge_unused_clients(
+    /// Dynamically registered clients of `tenant` unused since `cutoff` (never used: created
+    /// before it).
+    pub async fn unused_clients(
         &self,
         tenant: TenantId,
         cutoff: i64,
     ) -> Result<Vec<ClientId>, StoreError> {
         self.db
             .run(move |mut conn| async move {
-                let ids: Vec<String> = with_conn!(&mut conn, |c| diesel::delete(
-                    clients::table
-                        .filter(clients::tenant_id.eq(tenant.db()))
-                        .filter(clients::dynamic.eq(true))
-                        .filter(
-                            clients::last_used_at.lt(cutoff).or(clients::last_used_at
-                                .is_null()
-                                .and(clients::created_at.lt(cutoff))),
-                        )
-                )
-                .returning(clients::client_id)
-                .get_results(c)
-                .await)?;
+                let ids: Vec<String> = with_conn!(&mut conn, |c| clients::table
+                    .filter(clients::tenant_id.eq(tenant.db()))
+                    .filter(clients::dynamic.eq(true))
+                    .filter(
+                        clients::last_used_at.lt(cutoff).or(clients::last_used_at
+                            .is_null()
+                            .and(clients::created_at.lt(cutoff))),
+                    )
+                    .select(clients::client_id)
+                    .load(c)
+                    .await)?;
                 Ok(ids.iter().filter_map(|id| ClientId::parse(id)).collect())
             })
             .await

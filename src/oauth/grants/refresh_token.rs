@@ -20,11 +20,16 @@ pub struct RefreshGrant {
     pub scope: Scope,
     pub audience: Vec<String>,
     pub act: Option<Value>,
+    /// When the family ends, however often it is rotated (set at the first issue).
+    pub family_expires_at: Option<i64>,
 }
 
 impl RefreshGrant {
     fn to_claims(&self) -> Map<String, Value> {
         let mut claims = Map::new();
+        if let Some(exp) = self.family_expires_at {
+            claims.insert("family_exp".into(), exp.into());
+        }
         claims.insert("sub".into(), self.sub.clone().into());
         claims.insert("scope".into(), self.scope.to_string().into());
         claims.insert("aud".into(), json!(self.audience));
@@ -45,6 +50,7 @@ impl RefreshGrant {
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect(),
             act: claims.get("act").cloned(),
+            family_expires_at: claims.get("family_exp").and_then(Value::as_i64),
         })
     }
 }
@@ -66,7 +72,14 @@ pub async fn issue(
 ) -> Result<String, ServiceError> {
     let token = random_token::<32>();
     let now = state.clock.now();
-    let exp = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
+    let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
+    // A rotated token never outlives its family: rotation is not a way to live forever.
+    let family_exp = grant.family_expires_at.unwrap_or(own);
+    let exp = own.min(family_exp);
+    let grant = RefreshGrant {
+        family_expires_at: Some(family_exp),
+        ..grant.clone()
+    };
     state
         .store
         .insert_refresh_token(
@@ -178,8 +191,13 @@ pub async fn grant(
     }
     let original = RefreshGrant::from_claims(&stored.claims)
         .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
-    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-    let scope = granted_scope(params.get("scope"), &original.scope)?;
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
+    // the client may hold now.
+    let mut allowed = original.scope.clone();
+    if let Some(client_scope) = &client.metadata.scope {
+        allowed = allowed.intersection(client_scope);
+    }
+    let scope = granted_scope(params.get("scope"), &allowed)?;
     // RFC 8707 §2.2: resources on refresh must be among those originally granted.
     let requested = params.all("resource");
     let audience = if requested.is_empty() {

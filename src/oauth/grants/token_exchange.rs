@@ -169,14 +169,7 @@ pub async fn grant(
     // Never more than the subject had, nor more than the client may hold.
     let mut allowed = subject.scope.clone().unwrap_or_default();
     if let Some(client_scope) = &client.metadata.scope {
-        allowed = Scope::parse(
-            &allowed
-                .iter()
-                .filter(|s| client_scope.contains(s))
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-        .unwrap_or_default();
+        allowed = allowed.intersection(client_scope);
     }
     let scope = granted_scope(params.get("scope"), &allowed)?;
     let audience = audience(
@@ -193,6 +186,7 @@ pub async fn grant(
             scope: scope.clone(),
             audience,
             act,
+            family_expires_at: None,
         };
         let token = refresh_token::issue(state, tenant, client, &grant, None).await?;
         return Ok(TokenResponse {

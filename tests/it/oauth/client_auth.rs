@@ -100,8 +100,7 @@ async fn secret_methods_are_enforced(backend: Backend) {
         ]
     };
     let url = app.url("/t/default/token");
-    // client_secret_post works for its client, not for a client_secret_basic one, and
-    // without the header there is no challenge.
+    // client_secret_post works for its client, not for a client_secret_basic one.
     let ok = app
         .client
         .post(&url)
@@ -117,7 +116,8 @@ async fn secret_methods_are_enforced(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert!(res.headers().get("www-authenticate").is_none());
+    // RFC 9110 §11.6.1: every 401 carries a challenge, header used or not.
+    assert!(res.headers().get("www-authenticate").is_some());
     oauth_error(res, 401, "invalid_client").await;
     // The registered method is the only one accepted.
     let res = app
@@ -384,7 +384,14 @@ async fn jwks_server(jwks: Arc<std::sync::Mutex<Value>>) -> (String, actix_web::
 }
 
 async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let data = Arc::new(TestData::new(backend, CacheKind::Memory).await);
+    // By default a jwks_uri on a private or loopback address is never fetched (SSRF).
+    let guarded = TestApp::start_on(data.clone(), |s| s.oauth.allow_http_jwks_uri = true).await;
+    let app = TestApp::start_on(data.clone(), |s| {
+        s.oauth.allow_http_jwks_uri = true;
+        s.oauth.allow_private_jwks_uri = true;
+    })
+    .await;
     let first = es_key("one");
     let published = Arc::new(std::sync::Mutex::new(public_jwks(&[&first])));
     let (uri, server) = jwks_server(published.clone()).await;
@@ -396,7 +403,17 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
         .create()
         .await;
     let now = app.state.clock.now();
-    let aud = json!(app.issuer("default"));
+    let aud = json!([app.issuer("default"), guarded.issuer("default")]);
+    let refused = es256(
+        &first,
+        &claims(&client.id, aud.clone(), now + 60, Some("u0")),
+    );
+    oauth_error(
+        with_assertion(&guarded, "default", &refused).await,
+        401,
+        "invalid_client",
+    )
+    .await;
     let a = es256(
         &first,
         &claims(&client.id, aud.clone(), now + 60, Some("u1")),

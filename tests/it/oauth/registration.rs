@@ -4,6 +4,7 @@
 use josekit::jwk::{Jwk, P_256};
 use josekit::jws::{ES256, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
+use latchkey::model::token::Scope;
 use latchkey::model::{RegistrationMode, TenantSettings, TenantSlug};
 use serde_json::{Value, json};
 
@@ -59,7 +60,6 @@ fn web_client() -> Value {
     json!({
         "redirect_uris": ["https://app.example.com/cb"],
         "client_name": "Example",
-        "scope": "api:read",
         "grant_types": ["authorization_code", "client_credentials"],
     })
 }
@@ -76,7 +76,29 @@ async fn registration_needs_an_initial_access_token_by_default(backend: Backend)
     )
     .await;
     let once = initial_access_token(&app, None, Some(1)).await;
-    let res = register(&app, Some(&once), &web_client()).await;
+    // Dynamic clients get only the scopes the tenant offers them (none unless configured);
+    // a refused registration does not spend the token.
+    let mut scoped = web_client();
+    scoped["scope"] = json!("api:read");
+    oauth_error(
+        register(&app, Some(&once), &scoped).await,
+        400,
+        "invalid_client_metadata",
+    )
+    .await;
+    configure(&app, |s| {
+        s.registration_scope = Some(Scope::parse("api:read api:write").unwrap())
+    })
+    .await;
+    scoped["scope"] = json!("api:admin");
+    oauth_error(
+        register(&app, Some(&once), &scoped).await,
+        400,
+        "invalid_client_metadata",
+    )
+    .await;
+    scoped["scope"] = json!("api:read");
+    let res = register(&app, Some(&once), &scoped).await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = res.json().await.unwrap();
@@ -217,6 +239,25 @@ async fn metadata_is_validated(backend: Backend) {
         .await
         .unwrap();
     oauth_error(res, 400, "invalid_client_metadata").await;
+    let huge = format!("{{\"client_name\": \"{}\"}}", "x".repeat(300_000));
+    let res = app
+        .client
+        .post(app.url("/t/default/register"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    oauth_error(res, 413, "invalid_request").await;
+    let mut statement = web_client();
+    statement["software_statement"] = json!("not-a-jwt");
+    oauth_error(
+        register(&app, Some(&token), &statement).await,
+        400,
+        "invalid_software_statement",
+    )
+    .await;
     // Native apps: loopback and private-use schemes (RFC 8252); unknown members are ignored.
     let res = register(
         &app,

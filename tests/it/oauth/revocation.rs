@@ -15,6 +15,8 @@ backends!(
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     revoking_a_refresh_token_revokes_its_family,
     api_keys_are_shown_once_and_checked_by_digest,
+    deleting_a_client_ends_its_tokens_and_keys,
+    refresh_token_families_end_when_their_first_token_would,
 );
 
 async fn revoke(
@@ -277,4 +279,65 @@ async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
     assert_eq!(app.introspect(&plain, &raw).await["active"], false);
     app.state.clock.advance(3600);
     assert_eq!(app.introspect(&plain, &user_raw).await["active"], false);
+}
+
+async fn deleting_a_client_ends_its_tokens_and_keys(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.default_tenant().await;
+    let observer = app.client("default").create().await;
+    let jwt_client = app
+        .client("default")
+        .policy(|p| p.service_account = true)
+        .create()
+        .await;
+    let opaque_client = app
+        .client("default")
+        .policy(|p| p.access_token_format = Some(TokenFormat::Opaque))
+        .create()
+        .await;
+    let jwt = app.access_token(&jwt_client).await;
+    let opaque = app.access_token(&opaque_client).await;
+    let (_, key) = latchkey::oauth::api_keys::create(
+        &app.state,
+        &tenant,
+        NewApiKey {
+            owner: ApiKeyOwner::Client(ClientId::parse(&jwt_client.id).unwrap()),
+            label: "k".into(),
+            scope: Scope::default(),
+            not_before: None,
+            expires_in: None,
+        },
+    )
+    .await
+    .unwrap();
+    for token in [&jwt, &opaque, &key] {
+        assert_eq!(app.introspect(&observer, token).await["active"], true);
+    }
+    for c in [&jwt_client, &opaque_client] {
+        latchkey::clients::delete(&app.state, tenant.id, &ClientId::parse(&c.id).unwrap())
+            .await
+            .unwrap();
+    }
+    // RFC 7592 §2.3: a deleted client's grants go with it.
+    for token in [&jwt, &opaque, &key] {
+        assert_eq!(
+            app.introspect(&observer, token).await,
+            json!({"active": false})
+        );
+    }
+}
+
+async fn refresh_token_families_end_when_their_first_token_would(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = refreshing_client(&app)
+        .policy(|p| p.refresh_token_ttl_secs = Some(1000))
+        .create()
+        .await;
+    let first = refresh_token_for(&app, &client).await;
+    app.state.clock.advance(600);
+    let body: Value = refresh(&app, &client, &first).await.json().await.unwrap();
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    // Rotation 600 s in: the new token still ends with the family, 400 s later.
+    app.state.clock.advance(401);
+    oauth_error(refresh(&app, &client, &second).await, 400, "invalid_grant").await;
 }

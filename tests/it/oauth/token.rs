@@ -320,6 +320,9 @@ async fn concurrent_opaque_tokens_are_each_committed(backend: Backend) {
             .access_token(tenant.id, latchkey::crypto::sha256(token.as_bytes()))
             .await
             .unwrap();
-        assert!(stored.is_some(), "a token was answered before it was stored");
+        assert!(
+            stored.is_some(),
+            "a token was answered before it was stored"
+        );
     }
 }

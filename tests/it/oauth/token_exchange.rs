@@ -12,6 +12,7 @@ backends!(
     delegation_records_the_actor,
     exchanged_tokens_never_gain_scope,
     subject_tokens_of_every_type,
+    revoked_tokens_cannot_be_exchanged_under_another_type,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -304,4 +305,29 @@ async fn subject_tokens_of_every_type(backend: Backend) {
     )
     .await;
     oauth_error(res, 400, "invalid_request").await;
+}
+
+async fn revoked_tokens_cannot_be_exchanged_under_another_type(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.client("default").create().await;
+    let client = exchanger(&app)
+        .policy(|p| p.may_impersonate = true)
+        .create()
+        .await;
+    let subject = app.access_token(&user).await;
+    assert_eq!(
+        app.post_as(&user, "revoke", &[("token", subject.as_str())])
+            .await
+            .status(),
+        200
+    );
+    for kind in [AT, JWT] {
+        let res = exchange(
+            &app,
+            &client,
+            &[("subject_token", &subject), ("subject_token_type", kind)],
+        )
+        .await;
+        oauth_error(res, 400, "invalid_request").await;
+    }
 }
