@@ -104,6 +104,7 @@ impl AppState {
             .ping()
             .await
             .map_err(|e| StartupError(format!("database.url: cannot use {shown}: {e}")))?;
+        store.start_background();
         let cache = match settings.redis_url().map_err(|e| StartupError(e.0))? {
             None => Cache::memory(),
             Some(url) => {
@@ -147,6 +148,8 @@ impl AppState {
                 .timeout(Duration::from_secs(5))
                 .connect_timeout(Duration::from_secs(3))
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy from the environment would connect where the resolver cannot look.
+                .no_proxy()
                 .dns_resolver(Arc::new(crate::oauth::client_auth::PublicResolver {
                     allow_private,
                 }))

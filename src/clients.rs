@@ -189,6 +189,8 @@ pub struct ClientUpdate {
     pub rotate_secret: bool,
     /// Issue a new registration access token (RFC 7592 §2.2).
     pub rotate_registration_token: bool,
+    /// Apply only if the client is still as last seen (its `updated_at`).
+    pub expected_updated_at: Option<i64>,
 }
 
 /// Applies `update` to a client, with a compare-and-swap on its last change.
@@ -203,6 +205,14 @@ pub async fn update(
         .client(tenant, client_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no client '{client_id}'")))?;
+    if update
+        .expected_updated_at
+        .is_some_and(|seen| seen != current.updated_at)
+    {
+        return Err(ServiceError::Conflict(format!(
+            "client '{client_id}' changed meanwhile; retry"
+        )));
+    }
     let mut client = current.clone();
     let old_method = client.metadata.token_endpoint_auth_method;
     if let Some(policy) = update.policy {

@@ -94,6 +94,11 @@ impl Store {
         })
     }
 
+    /// Starts the store's background writers on the current runtime.
+    pub fn start_background(&self) {
+        self.token_writer.start(&self.db);
+    }
+
     /// Applies pending migrations, returning the versions applied.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         db::migrate(&self.location).await

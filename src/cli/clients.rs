@@ -104,6 +104,9 @@ pub struct ClientOptions {
     /// Access tokens as jwt (RFC 9068) or opaque (stored, introspected).
     #[arg(long = "access-token-format")]
     access_token_format: Option<TokenFormat>,
+    /// JWS algorithm of JWT access tokens: ES256 (default), RS256 or EdDSA.
+    #[arg(long = "access-token-signing-alg")]
+    access_token_signing_alg: Option<crate::model::SigningAlg>,
     /// Access token lifetime in seconds.
     #[arg(long = "access-token-ttl")]
     access_token_ttl: Option<u64>,
@@ -119,6 +122,9 @@ pub struct ClientOptions {
     /// Allow token exchange for delegation (RFC 8693 `act`).
     #[arg(long = "may-delegate", num_args = 0..=1, default_missing_value = "true")]
     may_delegate: Option<bool>,
+    /// Let the client introspect every token of the tenant (a trusted resource server).
+    #[arg(long = "may-introspect", num_args = 0..=1, default_missing_value = "true")]
+    may_introspect: Option<bool>,
     /// Make the client a service account (it may hold API keys).
     #[arg(long = "service-account", num_args = 0..=1, default_missing_value = "true")]
     service_account: Option<bool>,
@@ -330,6 +336,9 @@ impl ClientOptions {
         if let Some(format) = self.access_token_format {
             policy.access_token_format = Some(format);
         }
+        if let Some(alg) = self.access_token_signing_alg {
+            policy.access_token_signing_alg = Some(alg);
+        }
         if let Some(ttl) = self.access_token_ttl {
             policy.access_token_ttl_secs = Some(ttl);
         }
@@ -347,6 +356,9 @@ impl ClientOptions {
         }
         if let Some(v) = self.service_account {
             policy.service_account = v;
+        }
+        if let Some(v) = self.may_introspect {
+            policy.may_introspect = v;
         }
         policy
     }

@@ -115,6 +115,17 @@ pub fn verify_with_jwks(
         {
             continue;
         }
+        // josekit demands a header kid when the key has one; a token without a kid may still be
+        // signed by it (RFC 7515 §4.1.4: kid is optional).
+        let stripped;
+        let jwk = if header.kid.is_none() && jwk.key_id().is_some() {
+            let mut map = jwk.as_ref().clone();
+            map.remove("kid");
+            stripped = Jwk::from_map(map)?;
+            &stripped
+        } else {
+            jwk
+        };
         match asymmetric_verifier(&header.alg, jwk).and_then(|v| verify(token, v.as_ref())) {
             Ok(claims) => return Ok(claims),
             Err(e) => last = e,
@@ -171,6 +182,21 @@ mod tests {
         .unwrap();
         let claims = verify_with_jwks(&token, &jwks, &["ES256"]).unwrap();
         assert_eq!(claims["sub"], "c");
+        // Without a kid in the header, the keyed JWK still verifies it.
+        let mut keyed = public.clone();
+        keyed.set_key_id("k1");
+        let keyed_jwks = json!({"keys": [Value::Object(keyed.as_ref().clone())]});
+        let mut unkeyed = key.as_ref().clone();
+        unkeyed.remove("kid");
+        let unkeyed = Jwk::from_map(unkeyed).unwrap();
+        let bare = josekit::jwt::encode_with_signer(
+            &payload,
+            &josekit::jws::JwsHeader::new(),
+            &jws::ES256.signer_from_jwk(&unkeyed).unwrap(),
+        )
+        .unwrap();
+        assert!(peek_header(&bare).unwrap().kid.is_none());
+        assert!(verify_with_jwks(&bare, &keyed_jwks, &["ES256"]).is_ok());
         assert!(verify_with_jwks(&token, &jwks, &["RS256"]).is_err());
     }
 }

@@ -521,7 +521,7 @@ impl MetadataRequest {
             localized.insert(key, value);
         }
 
-        Ok(ClientMetadata {
+        let metadata = ClientMetadata {
             redirect_uris,
             token_endpoint_auth_method,
             grant_types,
@@ -549,7 +549,23 @@ impl MetadataRequest {
             post_logout_redirect_uris,
             backchannel_logout_uri: self.backchannel_logout_uri,
             localized,
-        })
+        };
+        // Control characters have no place in metadata (and PostgreSQL refuses NUL in text).
+        if serde_json::to_value(&metadata).map_or(true, |v| has_control(&v)) {
+            return Err(invalid("metadata must not contain control characters"));
+        }
+        Ok(metadata)
+    }
+}
+
+fn has_control(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.chars().any(char::is_control) || has_control(v)),
+        _ => false,
     }
 }
 
@@ -587,6 +603,10 @@ pub struct ClientPolicy {
     /// How access tokens are represented (JWT unless set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_format: Option<TokenFormat>,
+    /// JWS algorithm of JWT access tokens (ES256 unless set; RS256 for resource servers that
+    /// only know RFC 9068's mandatory algorithm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_signing_alg: Option<SigningAlg>,
     /// Access token lifetime, overriding the tenant's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_ttl_secs: Option<u64>,
@@ -605,11 +625,20 @@ pub struct ClientPolicy {
     /// The client is a service account: it may hold API keys.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub service_account: bool,
+    /// The client is a resource server trusted to introspect every token of the tenant
+    /// (RFC 7662 §4). Without it, a client sees only its own tokens and those addressed to its
+    /// resources.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub may_introspect: bool,
 }
 
 impl ClientPolicy {
     pub fn token_format(&self) -> TokenFormat {
         self.access_token_format.unwrap_or(TokenFormat::Jwt)
+    }
+
+    pub fn signing_alg(&self) -> SigningAlg {
+        self.access_token_signing_alg.unwrap_or(SigningAlg::Es256)
     }
 }
 
@@ -754,6 +783,14 @@ mod tests {
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "RS256"}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"redirect_uris": ["https://a.example/cb\u{0000}"]}),
+                MetadataErrorCode::InvalidClientMetadata,
+            ),
+            (
+                serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "EC", "x": "a\u{0000}"}]}}),
                 MetadataErrorCode::InvalidClientMetadata,
             ),
         ] {

@@ -28,6 +28,8 @@ pub struct TokenSpec {
     /// RFC 7800 confirmation (sender-constrained tokens).
     pub cnf: Option<Value>,
     pub format: TokenFormat,
+    /// The JWS algorithm of a JWT access token (RFC 9068 §2.1; ES256 unless the client says).
+    pub alg: SigningAlg,
     pub ttl_secs: u64,
 }
 
@@ -90,9 +92,9 @@ pub async fn issue(
     let token = match spec.format {
         TokenFormat::Jwt => {
             let set = keys::key_set(state, tenant.id).await?;
-            let signer = set
-                .signer(SigningAlg::Es256)
-                .ok_or_else(|| ServiceError::Internal("tenant has no active ES256 key".into()))?;
+            let signer = set.signer(spec.alg).ok_or_else(|| {
+                ServiceError::Internal(format!("tenant has no active {} key", spec.alg))
+            })?;
             signer.sign_jwt(&claims, AT_JWT_TYP)?
         }
         TokenFormat::Opaque => {

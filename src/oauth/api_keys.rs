@@ -121,6 +121,10 @@ pub async fn inspect(
     {
         return Ok(None);
     }
+    // A service account used only through its keys is in use.
+    if let ApiKeyOwner::Client(owner) = &key.owner {
+        clients::touch(state, tenant, owner).await;
+    }
     let touched = (tenant, format!("api-key:{key_id}"));
     if state.hot.touched.get(&touched).is_none() {
         let generation = state.hot.touched.generation();

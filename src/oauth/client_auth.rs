@@ -284,12 +284,12 @@ async fn check_assertion(
     let Some(exp) = int("exp") else {
         return Err(fail("client assertion lacks exp"));
     };
-    if exp + SKEW <= now {
+    if exp.saturating_add(SKEW) <= now {
         return Err(fail("client assertion has expired"));
     }
     let max_lifetime =
         i64::try_from(state.settings.oauth.client_assertion_max_lifetime_secs).unwrap_or(600);
-    if exp > now + max_lifetime + SKEW {
+    if exp > now.saturating_add(max_lifetime).saturating_add(SKEW) {
         return Err(fail("client assertion lives too long"));
     }
     if int("nbf").is_some_and(|nbf| nbf > now + SKEW)
@@ -357,6 +357,8 @@ async fn client_jwks(
     }
     let generation = state.hot.client_jwks.generation();
     let fetched = fetch_jwks(state, uri).await.map_err(|e| {
+        let generation = state.hot.jwks_refetched.generation();
+        state.hot.jwks_refetched.insert_if(generation, key.clone(), ());
         tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
         OAuthError::code(ErrorCode::InvalidClient, "the client's jwks_uri could not be fetched")
     })?;
@@ -403,6 +405,8 @@ async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
         body.extend_from_slice(&chunk);
     }
     let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    // The same rules as keys registered by value: 1-20 public keys.
+    crate::model::client::check_jwks(&value).map_err(|e| e.description)?;
     jwt::jwk_set(&value).map_err(|e| e.to_string())?;
     Ok(value)
 }
@@ -421,18 +425,25 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (18..20).contains(&b)))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                // Site-local, 6to4 and NAT64 reach IPv4 networks behind them.
+                || (first & 0xffc0) == 0xfec0
+                || first == 0x2002
+                || (first == 0x64 && second == 0xff9b))
         }
     }
 }
@@ -482,6 +493,11 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "224.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "2002::1",
+            "64:ff9b::a00:1",
+            "fec0::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

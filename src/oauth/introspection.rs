@@ -10,7 +10,7 @@ use crate::error::{OAuthError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::keys;
 use crate::model::api_key::{ApiKeyOwner, split_raw_key};
-use crate::model::client::AuthMethod;
+use crate::model::client::{AuthMethod, Client};
 use crate::model::token::TokenTypeHint;
 use crate::model::{SigningAlg, Tenant};
 use crate::oauth::access_token;
@@ -44,7 +44,9 @@ pub async fn introspect(
     let hint = params
         .get("token_type_hint")
         .and_then(|h| h.parse::<TokenTypeHint>().ok());
-    let found = lookup(&state, &tenant, &auth, token, hint).await?;
+    let found = lookup(&state, &tenant, &auth, token, hint)
+        .await?
+        .filter(|members| may_see(&auth.client, members));
     let mut body = Map::new();
     body.insert("active".into(), found.is_some().into());
     if let Some(members) = found {
@@ -65,6 +67,23 @@ pub async fn introspect(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(Value::Object(body)))
+}
+
+/// RFC 7662 §4: a token is shown only to its own client, to a client serving one of its
+/// audiences, or to a client trusted to introspect everything; to anyone else it is inactive.
+fn may_see(caller: &Client, members: &Map<String, Value>) -> bool {
+    if caller.policy.may_introspect {
+        return true;
+    }
+    if members.get("client_id").and_then(Value::as_str) == Some(caller.client_id.as_str()) {
+        return true;
+    }
+    let serves = |aud: &str| caller.policy.resources.iter().any(|r| r == aud);
+    match members.get("aud") {
+        Some(Value::String(aud)) => serves(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(serves),
+        _ => false,
+    }
 }
 
 /// The members describing an active token, or `None` when it is not (RFC 7662 §2.2: unknown,

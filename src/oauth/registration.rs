@@ -462,6 +462,9 @@ pub async fn update(
         ClientUpdate {
             metadata: Some(metadata),
             rotate_registration_token: true,
+            // The version the registration token was checked against: two PUTs with one
+            // token cannot both win.
+            expected_updated_at: Some(client.updated_at),
             ..ClientUpdate::default()
         },
     )

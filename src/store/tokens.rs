@@ -28,7 +28,7 @@ fn client_of(raw: &str) -> Result<ClientId, StoreError> {
     ClientId::parse(raw).ok_or_else(|| StoreError::Corrupt("malformed client_id".into()))
 }
 
-#[derive(Insertable)]
+#[derive(Insertable, Clone)]
 #[diesel(table_name = access_tokens)]
 pub(super) struct NewAccessTokenRow {
     id: DbId,
@@ -417,6 +417,12 @@ pub(super) struct TokenWriter {
 }
 
 impl TokenWriter {
+    /// Starts the writer on the current runtime (the server's main one), rather than on
+    /// whichever HTTP worker issues the first opaque token.
+    pub(super) fn start(&self, db: &Db) {
+        self.sender(db, false);
+    }
+
     fn sender(&self, db: &Db, fresh: bool) -> mpsc::Sender<Pending> {
         let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         match &*slot {
@@ -455,14 +461,18 @@ fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
             let (rows, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-            let result = db.run(move |conn| insert_batch(conn, rows)).await;
-            for ack in acks {
-                let copy = match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(StoreError::Unavailable(format!("token insert failed: {e}"))),
-                };
-                // The request may have gone away meanwhile: its token is stored regardless.
-                let _ = ack.send(copy);
+            let retry = rows.clone();
+            if db.run(move |conn| insert_batch(conn, rows)).await.is_ok() {
+                for ack in acks {
+                    // The request may have gone away meanwhile: its token is stored regardless.
+                    let _ = ack.send(Ok(()));
+                }
+                continue;
+            }
+            // One bad row must not fail its neighbours: retry each on its own.
+            for (row, ack) in retry.into_iter().zip(acks) {
+                let result = db.run(move |conn| insert_batch(conn, vec![row])).await;
+                let _ = ack.send(result);
             }
         }
     });

@@ -26,6 +26,7 @@ pub async fn grant(
         act: None,
         cnf: None,
         format: client.policy.token_format(),
+        alg: client.policy.signing_alg(),
         ttl_secs: access_token::ttl_for(state, tenant, client),
     };
     let issued = access_token::issue(state, tenant, &spec).await?;

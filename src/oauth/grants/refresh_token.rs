@@ -144,6 +144,22 @@ fn invalid_grant(why: &str) -> OAuthError {
     OAuthError::code(ErrorCode::InvalidGrant, why)
 }
 
+/// A used token came back: revoke its family (it leaked) and refuse.
+async fn reused(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    stored: &StoredRefreshToken,
+    now: i64,
+) -> Result<OAuthError, ServiceError> {
+    let revoked = state
+        .store
+        .revoke_refresh_family(tenant.id, stored.family_id, now)
+        .await?;
+    tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
+    Ok(invalid_grant("the refresh token is invalid"))
+}
+
 /// `grant_type=refresh_token`.
 pub async fn grant(
     state: &AppState,
@@ -172,23 +188,11 @@ pub async fn grant(
     if stored.revoked || stored.expires_at <= now {
         return Err(invalid_grant("the refresh token is invalid"));
     }
-    // OAuth 2.1 §4.3.1: a rotated token presented again revokes the family. Single use is one
-    // conditional update: of two racing requests, one wins and the other counts as reuse.
-    if stored.used
-        || !state
-            .store
-            .use_refresh_token(tenant.id, stored.id, now)
-            .await
-            .map_err(ServiceError::from)?
-    {
-        let revoked = state
-            .store
-            .revoke_refresh_family(tenant.id, stored.family_id, now)
-            .await
-            .map_err(ServiceError::from)?;
-        tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
-        return Err(invalid_grant("the refresh token is invalid"));
+    if stored.used {
+        return Err(reused(state, tenant, client, &stored, now).await?);
     }
+    // The request is checked before the token is spent, so a malformed request does not burn
+    // the grant and make the client's retry look like reuse.
     let original = RefreshGrant::from_claims(&stored.claims)
         .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
@@ -214,6 +218,16 @@ pub async fn grant(
         }
         requested.to_vec()
     };
+    // OAuth 2.1 §4.3.1: a rotated token presented again revokes the family. Single use is one
+    // conditional update: of two racing requests, one wins and the other counts as reuse.
+    if !state
+        .store
+        .use_refresh_token(tenant.id, stored.id, now)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        return Err(reused(state, tenant, client, &stored, now).await?);
+    }
     let spec = TokenSpec {
         sub: original.sub.clone(),
         client_id: client.client_id.clone(),
@@ -222,6 +236,7 @@ pub async fn grant(
         act: original.act.clone(),
         cnf: None,
         format: client.policy.token_format(),
+        alg: client.policy.signing_alg(),
         ttl_secs: access_token::ttl_for(state, tenant, client),
     };
     let issued = access_token::issue(state, tenant, &spec).await?;

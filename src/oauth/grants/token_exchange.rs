@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::jose::jwt;
 use crate::model::Tenant;
 use crate::model::client::{Client, GrantType};
 use crate::model::token::{Scope, TokenFormat, TokenType};
@@ -64,11 +65,28 @@ async fn validate(
             .await?
             .filter(|t| t.client_id == client.client_id)
             .map(|t| t.claims),
-        // An ID token is exchanged by the client it was issued to (OIDC Core §2: aud).
-        TokenType::IdToken => access_token::verify_own_jwt(state, tenant, token, None)
-            .await?
-            .filter(|c| audience_has(c, client.client_id.as_str())),
-        TokenType::Jwt => access_token::verify_own_jwt(state, tenant, token, None).await?,
+        // An ID token, or another JWT we signed, is exchanged only by a client it names in
+        // `aud` (OIDC Core §2). Access tokens and introspection responses are not JWTs of
+        // this kind: an access token goes through the access-token checks whatever it is
+        // labelled, so a relabelled token gains nothing.
+        TokenType::IdToken | TokenType::Jwt => {
+            let typ = jwt::peek_header(token)
+                .ok()
+                .and_then(|h| h.typ)
+                .map(|t| t.to_ascii_lowercase());
+            match typ.as_deref() {
+                Some("at+jwt" | "application/at+jwt") if kind == TokenType::Jwt => {
+                    access_token::inspect(state, tenant, token)
+                        .await?
+                        .map(|t| t.claims)
+                }
+                Some("at+jwt" | "application/at+jwt")
+                | Some("token-introspection+jwt" | "application/token-introspection+jwt") => None,
+                _ => access_token::verify_own_jwt(state, tenant, token, None)
+                    .await?
+                    .filter(|c| audience_has(c, client.client_id.as_str())),
+            }
+        }
     };
     Ok(claims.as_ref().and_then(party))
 }
@@ -136,8 +154,8 @@ pub async fn grant(
                 .await?
                 .ok_or_else(|| invalid("the actor_token is invalid, expired or revoked"))?;
             if !may_act_allows(&subject, &actor.sub) {
-                return Err(OAuthError::code(
-                    ErrorCode::AccessDenied,
+                // RFC 8693 §2.2.2: tokens unacceptable by policy are an invalid_request.
+                return Err(OAuthError::invalid_request(
                     "the subject token does not allow this actor (may_act)",
                 ));
             }
@@ -157,8 +175,7 @@ pub async fn grant(
                 ));
             }
             if !may_act_allows(&subject, client.client_id.as_str()) {
-                return Err(OAuthError::code(
-                    ErrorCode::AccessDenied,
+                return Err(OAuthError::invalid_request(
                     "the subject token does not allow this client to act for it (may_act)",
                 ));
             }
@@ -215,6 +232,7 @@ pub async fn grant(
         act,
         cnf: None,
         format,
+        alg: client.policy.signing_alg(),
         ttl_secs: access_token::ttl_for(state, tenant, client),
     };
     let issued = access_token::issue(state, tenant, &spec).await?;

@@ -12,12 +12,18 @@ backends!(
     inactive_tokens_reveal_nothing,
     introspection_requires_client_authentication,
     jwt_introspection_responses_are_signed,
+    clients_see_only_tokens_meant_for_them,
 );
 
 async fn active_tokens_carry_every_standard_member(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = app.client("default").create().await;
-    let resource_server = app.client("default").scope("").create().await;
+    let resource_server = app
+        .client("default")
+        .scope("")
+        .policy(|p| p.may_introspect = true)
+        .create()
+        .await;
     let token = app.access_token(&client).await;
     let info = app.introspect(&resource_server, &token).await;
     let issuer = app.issuer("default");
@@ -47,7 +53,11 @@ async fn active_tokens_carry_every_standard_member(backend: Backend) {
 
 async fn inactive_tokens_reveal_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let client = app.client("default").create().await;
+    let client = app
+        .client("default")
+        .policy(|p| p.may_introspect = true)
+        .create()
+        .await;
     let opaque = app
         .client("default")
         .policy(|p| p.access_token_format = Some(TokenFormat::Opaque))
@@ -142,4 +152,32 @@ async fn jwt_introspection_responses_are_signed(backend: Backend) {
         claims["token_introspection"]["client_id"],
         client.id.as_str()
     );
+}
+
+async fn clients_see_only_tokens_meant_for_them(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let api = "https://api.example.com/";
+    let caller = app
+        .client("default")
+        .policy(|p| p.resources = vec![api.into()])
+        .create()
+        .await;
+    let token = app.access_token(&caller).await;
+    // RFC 7662 §4: an unrelated client learns nothing, not even that the token exists.
+    let stranger = app.client("default").create().await;
+    assert_eq!(
+        app.introspect(&stranger, &token).await,
+        json!({"active": false})
+    );
+    // The resource server the token is for sees it.
+    let resource_server = app
+        .client("default")
+        .policy(|p| p.resources = vec![api.into()])
+        .create()
+        .await;
+    assert_eq!(
+        app.introspect(&resource_server, &token).await["active"],
+        true
+    );
+    assert_eq!(app.introspect(&caller, &token).await["active"], true);
 }

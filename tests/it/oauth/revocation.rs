@@ -202,7 +202,11 @@ async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
 async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.default_tenant().await;
-    let plain = app.client("default").create().await;
+    let plain = app
+        .client("default")
+        .policy(|p| p.may_introspect = true)
+        .create()
+        .await;
     let service = app
         .client("default")
         .policy(|p| p.service_account = true)
@@ -284,7 +288,11 @@ async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
 async fn deleting_a_client_ends_its_tokens_and_keys(backend: Backend) {
     let app = TestApp::start(backend).await;
     let tenant = app.default_tenant().await;
-    let observer = app.client("default").create().await;
+    let observer = app
+        .client("default")
+        .policy(|p| p.may_introspect = true)
+        .create()
+        .await;
     let jwt_client = app
         .client("default")
         .policy(|p| p.service_account = true)

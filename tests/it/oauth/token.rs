@@ -16,6 +16,7 @@ backends!(
     malformed_token_requests_get_rfc6749_errors,
     lifetimes_follow_client_then_tenant_then_server,
     concurrent_opaque_tokens_are_each_committed,
+    clients_may_ask_for_rs256_access_tokens,
 );
 
 async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
@@ -325,4 +326,18 @@ async fn concurrent_opaque_tokens_are_each_committed(backend: Backend) {
             "a token was answered before it was stored"
         );
     }
+}
+
+async fn clients_may_ask_for_rs256_access_tokens(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = app
+        .client("default")
+        .policy(|p| p.access_token_signing_alg = Some(SigningAlg::Rs256))
+        .create()
+        .await;
+    let token = app.access_token(&client).await;
+    let (header, _) = jwt_parts(&token);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(app.introspect(&client, &token).await["active"], true);
 }

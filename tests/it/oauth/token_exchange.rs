@@ -243,12 +243,20 @@ async fn subject_tokens_of_every_type(backend: Backend) {
     )
     .await;
     oauth_error(res, 400, "invalid_request").await;
-    // Any JWT we signed, as type jwt; requested as a JWT it comes back as one.
+    // Relabelled as a plain JWT it is still not this client's.
+    let res = exchange(
+        &app,
+        &client,
+        &[("subject_token", &foreign), ("subject_token_type", JWT)],
+    )
+    .await;
+    oauth_error(res, 400, "invalid_request").await;
+    // A JWT we signed for this client, as type jwt; requested as a JWT it comes back as one.
     let res = exchange(
         &app,
         &client,
         &[
-            ("subject_token", &foreign),
+            ("subject_token", &id_token),
             ("subject_token_type", JWT),
             ("requested_token_type", JWT),
         ],
