@@ -15,6 +15,7 @@ use crate::config::{Settings, mask_url};
 use crate::crypto::MasterKey;
 use crate::keys::KeySet;
 use crate::model::client::{Client, ClientId};
+use crate::model::token::StoredAccessToken;
 use crate::model::{Tenant, TenantId};
 use crate::ops::Metrics;
 use crate::store::{DatabaseLocation, Store};
@@ -22,6 +23,8 @@ use crate::{routes, tenants};
 
 /// Upper bound on hot-copy entries per map (tenants, key sets).
 const HOT_ENTRIES: usize = 10_000;
+/// Upper bound on hot copies of opaque access tokens.
+const TOKEN_ENTRIES: usize = 50_000;
 /// Upper bound on remembered unknown tenant names.
 const MISSING_ENTRIES: usize = 1_000;
 
@@ -39,6 +42,9 @@ pub struct HotCopies {
     pub client_jwks: HotMap<(TenantId, ClientId), Arc<serde_json::Value>>,
     /// Clients and API keys whose last use this replica recorded within the hour.
     pub touched: HotMap<(TenantId, String), ()>,
+    /// Opaque access tokens by tenant and digest (their records never change but for
+    /// revocation, which evicts them on every replica).
+    pub access_tokens: HotMap<(TenantId, [u8; 32]), Arc<StoredAccessToken>>,
     /// Clients whose `jwks_uri` was refetched within the minute (a failed assertion refetches
     /// at most that often).
     pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
@@ -142,6 +148,7 @@ impl AppState {
                 client_jwks: HotMap::new(jwks_ttl, HOT_ENTRIES),
                 touched: HotMap::new(Duration::from_secs(3600), HOT_ENTRIES),
                 jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
+                access_tokens: HotMap::new(ttl, TOKEN_ENTRIES),
             }),
             metrics: Arc::new(Metrics::new()),
             http: reqwest::Client::builder()

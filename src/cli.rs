@@ -105,6 +105,9 @@ enum TenantCommand {
         /// File with the JWK Set whose software statements are trusted.
         #[arg(long = "software-statement-jwks", value_name = "FILE")]
         software_statement_jwks: Option<PathBuf>,
+        /// Scopes dynamically registered clients may ask for, space-separated ("" for none).
+        #[arg(long = "registration-scope")]
+        registration_scope: Option<String>,
         /// Refuse registrations without a trusted software statement.
         #[arg(long = "require-software-statement")]
         require_software_statement: Option<bool>,
@@ -381,6 +384,7 @@ async fn tenant_command(
             slug: raw,
             registration,
             software_statement_jwks,
+            registration_scope,
             require_software_statement,
             access_token_ttl,
             dynamic_client_ttl,
@@ -402,6 +406,12 @@ async fn tenant_command(
                 settings.software_statement_jwks = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+                );
+            }
+            if let Some(scope) = registration_scope {
+                settings.registration_scope = Some(
+                    crate::model::token::Scope::parse(&scope)
+                        .map_err(|e| CliError(e.to_string()))?,
                 );
             }
             if let Some(required) = require_software_statement {

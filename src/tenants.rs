@@ -22,6 +22,9 @@ struct Invalidation {
     /// A changed client: only its hot copies go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
+    /// A revoked opaque access token, by the hex of its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 /// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
@@ -160,6 +163,7 @@ pub async fn announce(state: &AppState, tenant: TenantId, slug: Option<&TenantSl
             tenant_id: tenant.uuid(),
             slug: slug.map(|s| s.as_str().to_owned()),
             client_id: None,
+            token: None,
         },
     )
     .await;
@@ -173,6 +177,21 @@ pub async fn announce_client(state: &AppState, tenant: TenantId, client_id: &Cli
             tenant_id: tenant.uuid(),
             slug: None,
             client_id: Some(client_id.as_str().to_owned()),
+            token: None,
+        },
+    )
+    .await;
+}
+
+/// Drops every replica's hot copy of a revoked opaque access token.
+pub async fn announce_token(state: &AppState, tenant: TenantId, digest: [u8; 32]) {
+    publish(
+        state,
+        Invalidation {
+            tenant_id: tenant.uuid(),
+            slug: None,
+            client_id: None,
+            token: Some(crate::crypto::hex(&digest)),
         },
     )
     .await;
@@ -192,6 +211,13 @@ async fn publish(state: &AppState, message: Invalidation) {
 
 fn evict(state: &AppState, message: &Invalidation) {
     let same_tenant = |id: &TenantId| id.uuid() == message.tenant_id;
+    if let Some(token) = &message.token {
+        state
+            .hot
+            .access_tokens
+            .retain(|(t, digest), _| !(same_tenant(t) && crate::crypto::hex(digest) == *token));
+        return;
+    }
     if let Some(client_id) = &message.client_id {
         state
             .hot
@@ -207,6 +233,7 @@ fn evict(state: &AppState, message: &Invalidation) {
     if message.slug.is_some() {
         state.hot.clients.retain(|(t, _), _| !same_tenant(t));
         state.hot.client_jwks.retain(|(t, _), _| !same_tenant(t));
+        state.hot.access_tokens.retain(|(t, _), _| !same_tenant(t));
     }
     state
         .hot
@@ -245,6 +272,7 @@ pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
                     state.hot.keys.clear();
                     state.hot.clients.clear();
                     state.hot.client_jwks.clear();
+                    state.hot.access_tokens.clear();
                 }
                 Err(RecvError::Closed) => return,
             }

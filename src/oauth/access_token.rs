@@ -2,6 +2,8 @@
 //! stored) or opaque reference tokens (stored hashed), per client; and the checks that decide
 //! whether a token presented back to us is active (RFC 7662 §2.2).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
@@ -9,9 +11,9 @@ use crate::crypto::{b64url, random_bytes, random_token, sha256};
 use crate::error::ServiceError;
 use crate::jose::jwt;
 use crate::model::client::{Client, ClientId};
-use crate::model::token::{Scope, TokenFormat};
+use crate::model::token::{Scope, StoredAccessToken, TokenFormat};
 use crate::model::{SigningAlg, Tenant};
-use crate::{clients, keys};
+use crate::{clients, keys, tenants};
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const AT_JWT_TYP: &str = "at+jwt";
@@ -222,19 +224,15 @@ pub async fn inspect(
         if token.len() > 512 {
             return Ok(None);
         }
-        let Some(stored) = state
-            .store
-            .access_token(tenant.id, sha256(token.as_bytes()))
-            .await?
-        else {
+        let Some(stored) = stored_token(state, tenant, sha256(token.as_bytes())).await? else {
             return Ok(None);
         };
         if stored.revoked || stored.expires_at <= state.clock.now() {
             return Ok(None);
         }
         ActiveAccessToken {
-            claims: stored.claims,
-            client_id: Some(stored.client_id),
+            claims: stored.claims.clone(),
+            client_id: Some(stored.client_id.clone()),
             format: TokenFormat::Opaque,
         }
     };
@@ -245,6 +243,32 @@ pub async fn inspect(
         return Ok(None);
     }
     Ok(Some(found))
+}
+
+/// An opaque token's record, from the hot copy when fresh. Only live records are kept there:
+/// revocation evicts them on every replica, and a lost message costs at most
+/// `cache.hot_ttl_secs` (a Redis reconnect clears them all).
+async fn stored_token(
+    state: &AppState,
+    tenant: &Tenant,
+    digest: [u8; 32],
+) -> Result<Option<Arc<StoredAccessToken>>, ServiceError> {
+    let key = (tenant.id, digest);
+    if let Some(hit) = state.hot.access_tokens.get(&key) {
+        return Ok(Some(hit));
+    }
+    let generation = state.hot.access_tokens.generation();
+    let Some(stored) = state.store.access_token(tenant.id, digest).await? else {
+        return Ok(None);
+    };
+    let stored = Arc::new(stored);
+    if !stored.revoked {
+        state
+            .hot
+            .access_tokens
+            .insert_if(generation, key, stored.clone());
+    }
+    Ok(Some(stored))
 }
 
 /// Revokes an access token of `client`: a JWT by remembering its `jti` until it expires, an
@@ -266,15 +290,12 @@ pub async fn revoke(
             }
         }
         TokenFormat::Opaque => {
+            let digest = sha256(token.as_bytes());
             state
                 .store
-                .revoke_access_token(
-                    tenant.id,
-                    sha256(token.as_bytes()),
-                    client,
-                    state.clock.now(),
-                )
+                .revoke_access_token(tenant.id, digest, client, state.clock.now())
                 .await?;
+            tenants::announce_token(state, tenant.id, digest).await;
         }
     }
     Ok(true)

@@ -538,6 +538,7 @@ async fn client_commands_print_what_scripts_need(backend: Backend) {
         ],
     ));
     assert_eq!(configured["settings"]["access_token_ttl_secs"], 120);
+    assert_eq!(configured["settings"]["registration_scope"], "api:read");
 
     // A server on the same data honours all of it.
     let app = crate::harness::TestApp::start_on(data.clone(), |_| {}).await;

@@ -7,7 +7,7 @@ use latchkey::oauth::api_keys::NewApiKey;
 use serde_json::{Value, json};
 
 use crate::harness::clients::{TestClient, oauth_error};
-use crate::harness::{Backend, TestApp};
+use crate::harness::{Backend, CacheKind, TestApp, TestData};
 
 backends!(
     revoked_access_tokens_stop_being_active,
@@ -18,6 +18,8 @@ backends!(
     deleting_a_client_ends_its_tokens_and_keys,
     refresh_token_families_end_when_their_first_token_would,
 );
+
+caches!(a_revocation_reaches_every_replica_at_once);
 
 async fn revoke(
     app: &TestApp,
@@ -348,4 +350,38 @@ async fn refresh_token_families_end_when_their_first_token_would(backend: Backen
     // Rotation 600 s in: the new token still ends with the family, 400 s later.
     app.state.clock.advance(401);
     oauth_error(refresh(&app, &client, &second).await, 400, "invalid_grant").await;
+}
+
+async fn a_revocation_reaches_every_replica_at_once(cache: CacheKind) {
+    let backend = match cache {
+        CacheKind::Memory => Backend::Sqlite,
+        CacheKind::Redis => Backend::Postgres,
+    };
+    let data = std::sync::Arc::new(TestData::new(backend, cache).await);
+    // Hot copies that would otherwise live an hour: only the invalidation can end them.
+    let a = TestApp::start_on(data.clone(), |s| s.cache.hot_ttl_secs = 3600).await;
+    let shared = match cache {
+        CacheKind::Memory => Some(a.state.cache.clone()),
+        CacheKind::Redis => None,
+    };
+    let mut settings = data.settings();
+    settings.cache.hot_ttl_secs = 3600;
+    let b = TestApp::start_with(data.clone(), settings, shared).await;
+    let client = a
+        .client("default")
+        .policy(|p| p.access_token_format = Some(TokenFormat::Opaque))
+        .create()
+        .await;
+    let token = a.access_token(&client).await;
+    // B reads the token (and keeps a hot copy), A revokes it, B says inactive.
+    assert_eq!(b.introspect(&client, &token).await["active"], true);
+    assert_eq!(b.introspect(&client, &token).await["active"], true);
+    assert_eq!(revoke(&a, &client, &token, None).await.status(), 200);
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(2), || async {
+            b.introspect(&client, &token).await["active"] == false
+        })
+        .await,
+        "the revocation did not reach the other replica"
+    );
 }
