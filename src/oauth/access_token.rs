@@ -15,6 +15,9 @@ use crate::model::token::{Scope, StoredAccessToken, TokenFormat};
 use crate::model::{SigningAlg, Tenant};
 use crate::{clients, keys, tenants};
 
+/// The private claim (RFC 7519 §4.3) naming the refresh token family an access token came from.
+pub const FAMILY_CLAIM: &str = "refresh_family";
+
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const AT_JWT_TYP: &str = "at+jwt";
 
@@ -32,6 +35,9 @@ pub struct TokenSpec {
     pub format: TokenFormat,
     /// The JWS algorithm of a JWT access token (RFC 9068 §2.1; ES256 unless the client says).
     pub alg: SigningAlg,
+    /// The refresh token family it was refreshed from: revoking the family ends it too
+    /// (RFC 7009 §2.1).
+    pub family: Option<uuid::Uuid>,
     pub ttl_secs: u64,
 }
 
@@ -78,6 +84,9 @@ fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> Map<
     }
     if let Some(cnf) = &spec.cnf {
         claims.insert("cnf".into(), cnf.clone());
+    }
+    if let Some(family) = spec.family {
+        claims.insert(FAMILY_CLAIM.into(), family.to_string().into());
     }
     claims
 }
@@ -239,6 +248,16 @@ pub async fn inspect(
     let Some(client_id) = &found.client_id else {
         return Ok(None);
     };
+    // RFC 7009 §2.1: revoking a refresh token ends the access tokens of its grant.
+    if let Some(family) = found
+        .claims
+        .get(FAMILY_CLAIM)
+        .and_then(Value::as_str)
+        .and_then(|f| f.parse::<uuid::Uuid>().ok())
+        && state.store.is_family_revoked(tenant.id, family).await?
+    {
+        return Ok(None);
+    }
     if clients::find(state, tenant.id, client_id).await?.is_none() {
         return Ok(None);
     }

@@ -310,6 +310,26 @@ impl Store {
             .await
     }
 
+    /// Whether a refresh token family was revoked (any of its tokens is marked revoked).
+    pub async fn is_family_revoked(
+        &self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let n: i64 = with_conn!(&mut conn, |c| refresh_tokens::table
+                    .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                    .filter(refresh_tokens::family_id.eq(DbId(family_id)))
+                    .filter(refresh_tokens::revoked_at.is_not_null())
+                    .count()
+                    .get_result(c)
+                    .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
     /// Stores an initial access token (RFC 7591 §3) by digest.
     pub async fn insert_initial_access_token(
         &self,

@@ -237,6 +237,7 @@ pub async fn grant(
         cnf: None,
         format: client.policy.token_format(),
         alg: client.policy.signing_alg(),
+        family: Some(stored.family_id),
         ttl_secs: access_token::ttl_for(state, tenant, client),
     };
     let issued = access_token::issue(state, tenant, &spec).await?;

@@ -173,6 +173,11 @@ async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
     let first = refresh_token_for(&app, &client).await;
     let body: Value = refresh(&app, &client, &first).await.json().await.unwrap();
     let second = body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed_access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.introspect(&client, &refreshed_access).await["active"],
+        true
+    );
     let info = app
         .post_as(
             &client,
@@ -198,6 +203,11 @@ async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
         200
     );
     assert_eq!(app.introspect(&client, &second).await["active"], false);
+    // RFC 7009 §2.1: the access tokens of the grant end with it.
+    assert_eq!(
+        app.introspect(&client, &refreshed_access).await["active"],
+        false
+    );
     oauth_error(refresh(&app, &client, &second).await, 400, "invalid_grant").await;
 }
 
