@@ -400,7 +400,8 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
     for tenant in purged {
         tenants::announce(state, tenant, None).await;
     }
-    report.purged_tokens = state.store.purge_expired_tokens(now).await?;
+    let grace = i64::try_from(state.settings.oauth.max_access_token_ttl_secs).unwrap_or(i64::MAX);
+    report.purged_tokens = state.store.purge_expired_tokens(now, grace).await?;
     report.purged_clients = crate::clients::purge_unused(state).await?;
     Ok(report)
 }

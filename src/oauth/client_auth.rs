@@ -262,11 +262,11 @@ async fn check_assertion(
         AuthMethod::PrivateKeyJwt => {
             let allowed: Vec<&str> =
                 registered_alg.map_or_else(|| ASYMMETRIC_ALGS.to_vec(), |a| vec![a]);
-            let jwks = client_jwks(state, tenant.id, &client, false).await?;
+            let jwks = client_jwks(state, tenant.id, issuer, &client, false).await?;
             match jwt::verify_with_jwks(assertion, &jwks, &allowed) {
                 // The client may have rotated its keys: fetch jwks_uri once more.
                 Err(_) if client.metadata.jwks_uri.is_some() => {
-                    let jwks = client_jwks(state, tenant.id, &client, true).await?;
+                    let jwks = client_jwks(state, tenant.id, issuer, &client, true).await?;
                     jwt::verify_with_jwks(assertion, &jwks, &allowed)
                 }
                 other => other,
@@ -327,6 +327,7 @@ async fn check_assertion(
 async fn client_jwks(
     state: &AppState,
     tenant: TenantId,
+    issuer: &str,
     client: &Client,
     refresh: bool,
 ) -> Result<Arc<Value>, OAuthError> {
@@ -334,18 +335,21 @@ async fn client_jwks(
         return Ok(Arc::new(jwks.clone()));
     }
     let Some(uri) = &client.metadata.jwks_uri else {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidClient,
-            "client has no keys",
-        ));
+        return Err(unauthorized(issuer, "client has no keys"));
     };
     let key = (tenant, client.client_id.clone());
     let cached = state.hot.client_jwks.get(&key);
+    // A refetch after a failed verification, or a fetch after a failed fetch, happens at most
+    // once a minute per client: bad assertions cannot make us hammer anyone's server.
+    let recently = state.hot.jwks_refetched.get(&key).is_some();
     match cached {
-        Some(hit) if !refresh => return Ok(hit),
-        // A refetch after a failed verification happens at most once a minute per client, so
-        // bad assertions cannot make us hammer the client's server.
-        Some(hit) if state.hot.jwks_refetched.get(&key).is_some() => return Ok(hit),
+        Some(hit) if !refresh || recently => return Ok(hit),
+        None if recently => {
+            return Err(unauthorized(
+                issuer,
+                "the client's jwks_uri could not be fetched",
+            ));
+        }
         Some(_) => {
             let generation = state.hot.jwks_refetched.generation();
             state
@@ -358,9 +362,12 @@ async fn client_jwks(
     let generation = state.hot.client_jwks.generation();
     let fetched = fetch_jwks(state, uri).await.map_err(|e| {
         let generation = state.hot.jwks_refetched.generation();
-        state.hot.jwks_refetched.insert_if(generation, key.clone(), ());
+        state
+            .hot
+            .jwks_refetched
+            .insert_if(generation, key.clone(), ());
         tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
-        OAuthError::code(ErrorCode::InvalidClient, "the client's jwks_uri could not be fetched")
+        unauthorized(issuer, "the client's jwks_uri could not be fetched")
     })?;
     let fetched = Arc::new(fetched);
     state
@@ -443,7 +450,10 @@ pub fn is_public(ip: IpAddr) -> bool {
                 // Site-local, 6to4 and NAT64 reach IPv4 networks behind them.
                 || (first & 0xffc0) == 0xfec0
                 || first == 0x2002
-                || (first == 0x64 && second == 0xff9b))
+                || (first == 0x64 && second == 0xff9b)
+                // Teredo, documentation, and the deprecated IPv4-compatible ::a.b.c.d.
+                || (first == 0x2001 && (second == 0 || second == 0x0db8))
+                || v6.segments()[..6].iter().all(|s| *s == 0))
         }
     }
 }

@@ -249,6 +249,18 @@ async fn admit<'r>(
                 "registration is closed",
             ));
         }
+        // Checked now (spent only after validation), so a made-up token neither slips past
+        // the open-mode rate limits nor buys a full validation.
+        if !state
+            .store
+            .initial_access_token_usable(tenant.id, sha256(token.as_bytes()), state.clock.now())
+            .await
+            .map_err(ServiceError::from)?
+        {
+            return Err(invalid_token(
+                "the initial access token is invalid, expired or used up",
+            ));
+        }
         return Ok(Some(token));
     }
     match mode {

@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::db::{Db, DbConn, with_conn};
 use super::schema::{access_tokens, initial_access_tokens, refresh_tokens, revoked_tokens};
@@ -287,6 +287,51 @@ impl Store {
             .await
     }
 
+    /// Undoes [`Store::use_refresh_token`] when the tokens it was spent for could not be issued,
+    /// so the client's retry is not taken for reuse.
+    pub async fn unuse_refresh_token(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Result<(), StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                        .filter(refresh_tokens::id.eq(DbId(id)))
+                )
+                .set(refresh_tokens::used_at.eq(None::<i64>))
+                .execute(c)
+                .await)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Whether an initial access token of `tenant` could be spent now (without spending it).
+    pub async fn initial_access_token_usable(
+        &self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use initial_access_tokens::dsl as t;
+        self.db
+            .run(move |mut conn| async move {
+                let n: i64 = with_conn!(&mut conn, |c| t::initial_access_tokens
+                    .filter(t::tenant_id.eq(tenant.db()))
+                    .filter(t::token_hash.eq(token_hash.as_slice()))
+                    .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+                    .filter(t::uses_left.is_null().or(t::uses_left.gt(0)))
+                    .count()
+                    .get_result(c)
+                    .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
     /// Revokes every refresh token of a family. Returns how many were live.
     pub async fn revoke_refresh_family(
         &self,
@@ -389,7 +434,9 @@ impl Store {
     }
 
     /// Deletes expired tokens of every tenant; returns how many rows went.
-    pub async fn purge_expired_tokens(&self, now: i64) -> Result<usize, StoreError> {
+    /// Refresh token rows are kept `grace` seconds past expiry: access tokens refreshed from a
+    /// family look up its revocation there until they expire themselves.
+    pub async fn purge_expired_tokens(&self, now: i64, grace: i64) -> Result<usize, StoreError> {
         self.db
             .run(move |mut conn| async move {
                 with_conn!(&mut conn, |c| {
@@ -404,7 +451,8 @@ impl Store {
                     .execute(c)
                     .await?;
                     n += diesel::delete(
-                        refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)),
+                        refresh_tokens::table
+                            .filter(refresh_tokens::expires_at.lt(now.saturating_sub(grace))),
                     )
                     .execute(c)
                     .await?;
@@ -475,36 +523,61 @@ impl TokenWriter {
     }
 }
 
+/// Batches committing at once on PostgreSQL, which overlaps them. SQLite has one writer:
+/// overlapping batches there only queue on its lock and stretch the tail latency.
+const PG_IN_FLIGHT: usize = 4;
+
 fn spawn_writer(db: Db) -> mpsc::Sender<Pending> {
     let (sender, mut receiver) = mpsc::channel::<Pending>(BATCH * 16);
     tokio::spawn(async move {
+        let in_flight = match &db {
+            Db::Pg(_) => PG_IN_FLIGHT,
+            Db::Sqlite(_) => 1,
+        };
+        let permits = Arc::new(Semaphore::new(in_flight));
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let (rows, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-            let retry = rows.clone();
-            if db.run(move |conn| insert_batch(conn, rows)).await.is_ok() {
-                for ack in acks {
-                    // The request may have gone away meanwhile: its token is stored regardless.
-                    let _ = ack.send(Ok(()));
-                }
-                continue;
-            }
-            // One bad row must not fail its neighbours: retry each on its own.
-            for (row, ack) in retry.into_iter().zip(acks) {
-                let result = db.run(move |conn| insert_batch(conn, vec![row])).await;
-                let _ = ack.send(result);
-            }
+            let db = db.clone();
+            tokio::spawn(async move {
+                commit(&db, Arc::new(rows), acks).await;
+                drop(permit);
+            });
         }
     });
     sender
 }
 
-async fn insert_batch(conn: DbConn, rows: Vec<NewAccessTokenRow>) -> Result<(), StoreError> {
+/// Commits a batch and answers its requests; one bad row must not fail its neighbours, so a
+/// failed batch is retried row by row.
+async fn commit(
+    db: &Db,
+    rows: Arc<Vec<NewAccessTokenRow>>,
+    acks: Vec<oneshot::Sender<Result<(), StoreError>>>,
+) {
+    let all = rows.clone();
+    if db.run(move |conn| insert_batch(conn, all)).await.is_ok() {
+        for ack in acks {
+            // The request may have gone away meanwhile: its token is stored regardless.
+            let _ = ack.send(Ok(()));
+        }
+        return;
+    }
+    for (row, ack) in rows.iter().zip(acks) {
+        let one = Arc::new(vec![row.clone()]);
+        let _ = ack.send(db.run(move |conn| insert_batch(conn, one)).await);
+    }
+}
+
+async fn insert_batch(conn: DbConn, rows: Arc<Vec<NewAccessTokenRow>>) -> Result<(), StoreError> {
     match conn {
         DbConn::Pg(mut obj) => {
             let c: &mut diesel_async::AsyncPgConnection = &mut obj;
             diesel::insert_into(access_tokens::table)
-                .values(&rows)
+                .values(rows.as_slice())
                 .execute(c)
                 .await?;
         }
@@ -512,7 +585,7 @@ async fn insert_batch(conn: DbConn, rows: Vec<NewAccessTokenRow>) -> Result<(), 
             // One blocking hop and one transaction for the whole batch.
             obj.spawn_blocking(move |c| {
                 c.immediate_transaction(|c| {
-                    for row in &rows {
+                    for row in rows.iter() {
                         diesel::RunQueryDsl::execute(
                             diesel::insert_into(access_tokens::table).values(row),
                             c,

@@ -534,6 +534,8 @@ async fn client_commands_print_what_scripts_need(backend: Backend) {
             "default",
             "--access-token-ttl",
             "120",
+            "--registration-scope",
+            "api:read",
             "--json",
         ],
     ));

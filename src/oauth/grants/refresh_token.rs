@@ -240,8 +240,22 @@ pub async fn grant(
         family: Some(stored.family_id),
         ttl_secs: access_token::ttl_for(state, tenant, client),
     };
-    let issued = access_token::issue(state, tenant, &spec).await?;
-    let refresh_token = issue(state, tenant, client, &original, Some(stored.family_id)).await?;
+    let issued = async {
+        let access = access_token::issue(state, tenant, &spec).await?;
+        let refresh = issue(state, tenant, client, &original, Some(stored.family_id)).await?;
+        Ok::<_, ServiceError>((access, refresh))
+    }
+    .await;
+    let (issued, refresh_token) = match issued {
+        Ok(both) => both,
+        Err(e) => {
+            // Nothing was handed out: the token stays usable for the client's retry.
+            if let Err(undo) = state.store.unuse_refresh_token(tenant.id, stored.id).await {
+                tracing::warn!(error = %undo, "could not release a refresh token after a failure");
+            }
+            return Err(e.into());
+        }
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
