@@ -138,6 +138,21 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     })
 }
 
+/// The form parameters of a request to `{issuer}/{endpoint}` and its authenticated client: the
+/// opening of the token, introspection and revocation endpoints.
+pub async fn form_request(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &HttpRequest,
+    form: Vec<(String, String)>,
+    endpoint: &str,
+) -> Result<(Params, Authenticated), OAuthError> {
+    let params = Params::parse(form)?;
+    let url = format!("{}/{endpoint}", state.settings.issuer(&tenant.slug));
+    let auth = authenticate(state, tenant, req, &params, &url).await?;
+    Ok((params, auth))
+}
+
 /// Authenticates the client of a request to `endpoint` (its full URL).
 pub async fn authenticate(
     state: &AppState,

@@ -17,7 +17,6 @@ use crate::oauth::access_token;
 use crate::oauth::api_keys;
 use crate::oauth::client_auth::{self, Authenticated};
 use crate::oauth::grants::refresh_token;
-use crate::oauth::params::Params;
 
 /// RFC 9701 §5: the media type of a JWT introspection response.
 pub const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
@@ -29,9 +28,8 @@ pub async fn introspect(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::parse(form.into_inner())?;
-    let endpoint = format!("{}/introspect", state.settings.issuer(&tenant.slug));
-    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    let (params, auth) =
+        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "introspect").await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
     if auth.method == AuthMethod::None {
         return Err(client_auth::unauthorized(
@@ -41,9 +39,7 @@ pub async fn introspect(
     }
     let token = params.required("token")?;
     // RFC 7662 §2.1: an unknown hint is ignored and the search extended.
-    let hint = params
-        .get("token_type_hint")
-        .and_then(|h| h.parse::<TokenTypeHint>().ok());
+    let hint = params.token_type_hint();
     let found = lookup(&state, &tenant, &auth, token, hint)
         .await?
         .filter(|members| may_see(&auth.client, members));

@@ -16,7 +16,6 @@ use crate::oauth::access_token;
 use crate::oauth::api_keys;
 use crate::oauth::client_auth;
 use crate::oauth::grants::refresh_token;
-use crate::oauth::params::Params;
 
 /// `POST {issuer}/revoke`.
 pub async fn revoke(
@@ -25,14 +24,11 @@ pub async fn revoke(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::parse(form.into_inner())?;
-    let endpoint = format!("{}/revoke", state.settings.issuer(&tenant.slug));
-    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    let (params, auth) =
+        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "revoke").await?;
     let token = params.required("token")?;
     // RFC 7009 §2.1: the hint only orders the search; an unknown one is ignored.
-    let hint = params
-        .get("token_type_hint")
-        .and_then(|h| h.parse::<TokenTypeHint>().ok());
+    let hint = params.token_type_hint();
     let owned = revoke_any(&state, &tenant, token, hint, &auth.client.client_id).await?;
     if owned == Some(false) {
         // RFC 7009 §2.1: a token issued to another client is refused.

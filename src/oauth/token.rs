@@ -11,9 +11,9 @@ use crate::http::CurrentTenant;
 use crate::model::Tenant;
 use crate::model::client::{Client, GrantType, check_resource};
 use crate::model::token::{Scope, TokenType};
+use crate::oauth::access_token::Issued;
 use crate::oauth::client_auth;
 use crate::oauth::grants;
-use crate::oauth::params::Params;
 
 /// A successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
 #[derive(Debug, Serialize)]
@@ -30,6 +30,18 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
+    /// A Bearer access token response, with the granted scope when there is one.
+    pub fn bearer(issued: Issued, scope: &Scope) -> TokenResponse {
+        TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            refresh_token: None,
+            issued_token_type: None,
+        }
+    }
+
     pub fn into_response(self) -> HttpResponse {
         HttpResponse::Ok()
             // RFC 6749 §5.1: MUST include Cache-Control: no-store (and Pragma for HTTP/1.0).
@@ -46,9 +58,8 @@ pub async fn token(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::parse(form.into_inner())?;
-    let endpoint = format!("{}/token", state.settings.issuer(&tenant.slug));
-    let auth = client_auth::authenticate(&state, &tenant, &req, &params, &endpoint).await?;
+    let (params, auth) =
+        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "token").await?;
     let raw = params.required("grant_type")?;
     let grant: GrantType = raw.parse().map_err(|_| {
         OAuthError::code(

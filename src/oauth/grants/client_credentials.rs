@@ -32,12 +32,5 @@ pub async fn grant(
     };
     let issued = access_token::issue(state, tenant, &spec).await?;
     // RFC 6749 §4.4.3: no refresh token for this grant.
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: (!scope.is_empty()).then(|| scope.to_string()),
-        refresh_token: None,
-        issued_token_type: None,
-    })
+    Ok(TokenResponse::bearer(issued, &scope))
 }

@@ -257,11 +257,7 @@ pub async fn grant(
         }
     };
     Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: Some(refresh_token),
-        issued_token_type: None,
+        ..TokenResponse::bearer(issued, &scope)
     })
 }

@@ -238,12 +238,8 @@ pub async fn grant(
     };
     let issued = access_token::issue(state, tenant, &spec).await?;
     Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: (!scope.is_empty()).then(|| scope.to_string()),
-        refresh_token: None,
         issued_token_type: Some(requested),
+        ..TokenResponse::bearer(issued, &scope)
     })
 }
 
