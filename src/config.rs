@@ -79,6 +79,9 @@ pub struct ServerSettings {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Proxies (IP addresses or CIDR blocks) whose `X-Forwarded-For` names the real client,
+    /// for per-address rate limits behind a load balancer.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -213,6 +216,7 @@ impl Default for ServerSettings {
             workers: 0,
             tls_cert_file: None,
             tls_key_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -312,6 +316,14 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
         self.public_url()?;
+        for proxy in &self.server.trusted_proxies {
+            if crate::http::IpBlock::parse(proxy).is_none() {
+                return Err(bad(
+                    "server.trusted_proxies",
+                    format!("'{proxy}' is not an IP address or CIDR block"),
+                ));
+            }
+        }
         if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
             return Err(bad(
                 "server.tls_cert_file",

@@ -81,3 +81,94 @@ pub async fn observe(
     });
     Ok(res)
 }
+
+/// An IP address or CIDR block (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpBlock {
+    pub fn parse(raw: &str) -> Option<IpBlock> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (raw, None),
+        };
+        let network: std::net::IpAddr = addr.trim().parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpBlock { network, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let bits = |ip: std::net::IpAddr| -> Option<u128> {
+            match (self.network, ip) {
+                (std::net::IpAddr::V4(_), std::net::IpAddr::V4(v4)) => {
+                    Some(u128::from(u32::from(v4)) << 96)
+                }
+                (std::net::IpAddr::V6(_), std::net::IpAddr::V6(v6)) => Some(u128::from(v6)),
+                _ => None,
+            }
+        };
+        let (Some(net), Some(addr)) = (bits(self.network), bits(ip)) else {
+            return false;
+        };
+        // IPv4 sits in the top 32 bits, so both families compare their top `prefix` bits.
+        let shift = 128 - u32::from(self.prefix);
+        shift >= 128 || (net >> shift) == (addr >> shift)
+    }
+}
+
+/// The address of the client behind a request: the TCP peer, or, when the peer is a trusted
+/// proxy, the rightmost `X-Forwarded-For` entry that is not one (the proxies' own additions
+/// are to the right; anything further left the client could have forged).
+pub fn client_ip(req: &actix_web::HttpRequest, trusted: &[String]) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let blocks: Vec<IpBlock> = trusted.iter().filter_map(|t| IpBlock::parse(t)).collect();
+    let is_trusted = |ip: std::net::IpAddr| blocks.iter().any(|b| b.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(*ip))
+            .unwrap_or(peer),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_blocks() {
+        let block = IpBlock::parse("10.0.0.0/8").unwrap();
+        assert!(block.contains("10.1.2.3".parse().unwrap()));
+        assert!(!block.contains("11.0.0.1".parse().unwrap()));
+        assert!(!block.contains("::1".parse().unwrap()));
+        let one = IpBlock::parse("192.168.1.7").unwrap();
+        assert!(one.contains("192.168.1.7".parse().unwrap()));
+        assert!(!one.contains("192.168.1.8".parse().unwrap()));
+        let v6 = IpBlock::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!(
+            IpBlock::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["", "10.0.0.0/33", "x", "::/129", "10.0.0.0/x"] {
+            assert!(IpBlock::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -146,6 +146,17 @@ pub enum InitialAccessTokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// List a tenant's initial access tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Withdraw an initial access token by its id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -493,46 +504,107 @@ pub async fn initial_access_token_command(
     command: InitialAccessTokenCommand,
     json: bool,
 ) -> Result<(), CliError> {
-    let InitialAccessTokenCommand::Create {
-        tenant: t,
-        expires_in,
-        max_uses,
-        label,
-    } = command;
-    let tenant = tenant(state, &t).await?;
-    if max_uses == Some(0) {
-        return Err(CliError("--max-uses must be at least 1".into()));
-    }
-    let now = state.clock.now();
-    let expires_at = expires_in
-        .map(|s| i64::try_from(s).map(|s| now.saturating_add(s)))
-        .transpose()
-        .map_err(|_| CliError("--expires-in is too large".into()))?;
-    let token = random_token::<32>();
-    state
-        .store
-        .insert_initial_access_token(
-            tenant.id,
-            sha256(token.as_bytes()),
-            &label,
-            expires_at,
-            max_uses.map(i64::from),
-            now,
-        )
-        .await
-        .map_err(|e| CliError(e.to_string()))?;
-    let view = serde_json::json!({
-        "token": token,
-        "tenant": tenant.slug,
-        "registration_endpoint": format!("{}/register", state.settings.issuer(&tenant.slug)),
-        "expires_at": expires_at.map(rfc3339),
-        "max_uses": max_uses,
-    });
-    if json {
-        print_json(&view)
-    } else {
-        println!("{token}");
-        Ok(())
+    let store_error = |e: crate::store::StoreError| CliError(e.to_string());
+    match command {
+        InitialAccessTokenCommand::Create {
+            tenant: t,
+            expires_in,
+            max_uses,
+            label,
+        } => {
+            let tenant = tenant(state, &t).await?;
+            if max_uses == Some(0) {
+                return Err(CliError("--max-uses must be at least 1".into()));
+            }
+            if label.is_empty()
+                || label.chars().count() > 200
+                || label.chars().any(char::is_control)
+            {
+                return Err(CliError(
+                    "--label must be 1-200 characters without control characters".into(),
+                ));
+            }
+            let now = state.clock.now();
+            let expires_at = expires_in
+                .map(|s| i64::try_from(s).map(|s| now.saturating_add(s)))
+                .transpose()
+                .map_err(|_| CliError("--expires-in is too large".into()))?;
+            let token = random_token::<32>();
+            let id = state
+                .store
+                .insert_initial_access_token(
+                    tenant.id,
+                    sha256(token.as_bytes()),
+                    &label,
+                    expires_at,
+                    max_uses.map(i64::from),
+                    now,
+                )
+                .await
+                .map_err(store_error)?;
+            let view = serde_json::json!({
+                "token": token,
+                "id": id,
+                "tenant": tenant.slug,
+                "registration_endpoint": format!("{}/register", state.settings.issuer(&tenant.slug)),
+                "expires_at": expires_at.map(rfc3339),
+                "max_uses": max_uses,
+            });
+            if json {
+                print_json(&view)
+            } else {
+                println!("{token}");
+                Ok(())
+            }
+        }
+        InitialAccessTokenCommand::List { tenant: t } => {
+            let tenant = tenant(state, &t).await?;
+            let all = state
+                .store
+                .initial_access_tokens(tenant.id)
+                .await
+                .map_err(store_error)?;
+            let views: Vec<Value> = all
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "id": t.id,
+                        "label": t.label,
+                        "expires_at": t.expires_at.map(rfc3339),
+                        "uses_left": t.uses_left,
+                        "created_at": rfc3339(t.created_at),
+                    })
+                })
+                .collect();
+            if json {
+                return print_json(&views);
+            }
+            for t in &all {
+                let uses = t
+                    .uses_left
+                    .map_or("unlimited".to_owned(), |n| n.to_string());
+                let until = t.expires_at.map_or("no expiry".to_owned(), rfc3339);
+                println!("{}  {}  uses left: {uses}  {until}", t.id, t.label);
+            }
+            Ok(())
+        }
+        InitialAccessTokenCommand::Revoke { tenant: t, id } => {
+            let tenant = tenant(state, &t).await?;
+            if !state
+                .store
+                .delete_initial_access_token(tenant.id, id)
+                .await
+                .map_err(store_error)?
+            {
+                return Err(CliError(format!("no initial access token {id}")));
+            }
+            if json {
+                print_json(&serde_json::json!({"revoked": id}))
+            } else {
+                println!("revoked initial access token {id}");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -120,6 +120,18 @@ wire_enum! {
     }
 }
 
+/// An initial access token (RFC 7591 §3) as stored: everything but the token.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitialAccessToken {
+    pub id: uuid::Uuid,
+    pub label: String,
+    /// Unix seconds; none: until used up.
+    pub expires_at: Option<i64>,
+    /// Registrations left; none: unlimited until it expires.
+    pub uses_left: Option<i64>,
+    pub created_at: i64,
+}
+
 /// An opaque access token as stored (by hash).
 #[derive(Debug, Clone)]
 pub struct StoredAccessToken {

@@ -273,9 +273,8 @@ async fn admit<'r>(
         )
         .with_header(header::WWW_AUTHENTICATE, "Bearer")),
         RegistrationMode::Open => {
-            let ip = req
-                .peer_addr()
-                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+            let ip = crate::http::client_ip(req, &state.settings.server.trusted_proxies)
+                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
             let window = Duration::from_secs(3600);
             let limits = [
                 (

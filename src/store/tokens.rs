@@ -13,7 +13,7 @@ use super::schema::{access_tokens, initial_access_tokens, refresh_tokens, revoke
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::client::ClientId;
-use crate::model::token::{StoredAccessToken, StoredRefreshToken};
+use crate::model::token::{InitialAccessToken, StoredAccessToken, StoredRefreshToken};
 
 type Claims = serde_json::Map<String, serde_json::Value>;
 
@@ -70,6 +70,16 @@ struct InitialAccessTokenRow {
     id: DbId,
     tenant_id: DbId,
     token_hash: Vec<u8>,
+    label: String,
+    expires_at: Option<i64>,
+    uses_left: Option<i64>,
+    created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = initial_access_tokens)]
+struct InitialAccessTokenListRow {
+    id: DbId,
     label: String,
     expires_at: Option<i64>,
     uses_left: Option<i64>,
@@ -384,9 +394,10 @@ impl Store {
         expires_at: Option<i64>,
         uses_left: Option<i64>,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<uuid::Uuid, StoreError> {
+        let id = uuid::Uuid::now_v7();
         let row = InitialAccessTokenRow {
-            id: DbId(uuid::Uuid::now_v7()),
+            id: DbId(id),
             tenant_id: tenant.db(),
             token_hash: token_hash.to_vec(),
             label: label.to_owned(),
@@ -402,7 +413,57 @@ impl Store {
                 .values(&row)
                 .execute(c)
                 .await)?;
-                Ok(())
+                Ok(id)
+            })
+            .await
+    }
+
+    /// The initial access tokens of `tenant`, oldest first.
+    pub async fn initial_access_tokens(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<InitialAccessToken>, StoreError> {
+        use initial_access_tokens::dsl as t;
+        self.db
+            .run(move |mut conn| async move {
+                let rows: Vec<InitialAccessTokenListRow> =
+                    with_conn!(&mut conn, |c| t::initial_access_tokens
+                        .filter(t::tenant_id.eq(tenant.db()))
+                        .order(t::created_at.asc())
+                        .select(InitialAccessTokenListRow::as_select())
+                        .load(c)
+                        .await)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| InitialAccessToken {
+                        id: r.id.0,
+                        label: r.label,
+                        expires_at: r.expires_at,
+                        uses_left: r.uses_left,
+                        created_at: r.created_at,
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    /// Withdraws an initial access token of `tenant`; returns whether it existed.
+    pub async fn delete_initial_access_token(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        use initial_access_tokens::dsl as t;
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::delete(
+                    t::initial_access_tokens
+                        .filter(t::tenant_id.eq(tenant.db()))
+                        .filter(t::id.eq(DbId(id)))
+                )
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
             })
             .await
     }

@@ -581,6 +581,57 @@ async fn client_commands_print_what_scripts_need(backend: Backend) {
     };
     assert_eq!(register().await.unwrap().status(), 201);
     assert_eq!(register().await.unwrap().status(), 401, "--max-uses 1");
+    // Tokens are listed (never shown again) and can be withdrawn.
+    let spare = json(&run(
+        &data,
+        &[
+            "initial-access-token",
+            "create",
+            "--tenant",
+            "default",
+            "--label",
+            "spare",
+            "--json",
+        ],
+    ));
+    let listed = json(&run(
+        &data,
+        &[
+            "initial-access-token",
+            "list",
+            "--tenant",
+            "default",
+            "--json",
+        ],
+    ));
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == spare["id"])
+        .expect("listed");
+    assert_eq!(entry["label"], "spare");
+    assert!(entry.get("token").is_none());
+    json(&run(
+        &data,
+        &[
+            "initial-access-token",
+            "revoke",
+            "--tenant",
+            "default",
+            spare["id"].as_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let res = app
+        .client
+        .post(app.url("/t/default/register"))
+        .bearer_auth(spare["token"].as_str().unwrap())
+        .json(&serde_json::json!({"grant_types": ["client_credentials"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "withdrawn");
 
     let rotated = json(&run(
         &data,

@@ -14,6 +14,7 @@ use crate::harness::{Backend, TestApp};
 backends!(
     registration_needs_an_initial_access_token_by_default,
     open_registration_is_rate_limited,
+    rate_limits_see_through_trusted_proxies_only,
     metadata_is_validated,
     registered_clients_are_managed_with_their_token,
     software_statements_are_verified,
@@ -620,4 +621,47 @@ async fn unused_dynamic_clients_expire(backend: Backend) {
     .await;
     app.access_token(&as_client(&busy)).await;
     app.access_token(&static_client).await;
+}
+
+async fn rate_limits_see_through_trusted_proxies_only(backend: Backend) {
+    let data = std::sync::Arc::new(
+        crate::harness::TestData::new(backend, crate::harness::CacheKind::Memory).await,
+    );
+    let app = TestApp::start_on(data.clone(), |s| {
+        s.oauth.registration_per_ip_per_hour = 1;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    configure(&app, |s| s.registration = Some(RegistrationMode::Open)).await;
+    let from = |forwarded: &'static str| {
+        app.client
+            .post(app.url("/t/default/register"))
+            .header("x-forwarded-for", forwarded)
+            .json(&web_client())
+            .send()
+    };
+    // Behind a trusted proxy each client has its own budget; a forged entry to the left of the
+    // real one changes nothing.
+    assert_eq!(from("203.0.113.5").await.unwrap().status(), 201);
+    assert_eq!(from("203.0.113.5").await.unwrap().status(), 429);
+    assert_eq!(
+        from("198.51.100.1, 203.0.113.5").await.unwrap().status(),
+        429
+    );
+    assert_eq!(from("203.0.113.6").await.unwrap().status(), 201);
+    // Without trust the header is ignored: everyone is the TCP peer.
+    let untrusted = TestApp::start_on(data.clone(), |s| {
+        s.oauth.registration_per_ip_per_hour = 1;
+    })
+    .await;
+    let post = |forwarded: &'static str| {
+        untrusted
+            .client
+            .post(untrusted.url("/t/default/register"))
+            .header("x-forwarded-for", forwarded)
+            .json(&web_client())
+            .send()
+    };
+    assert_eq!(post("192.0.2.1").await.unwrap().status(), 201);
+    assert_eq!(post("192.0.2.2").await.unwrap().status(), 429);
 }
