@@ -309,36 +309,48 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
             }
         }
         Command::Tenant { command } => {
-            let state = AppState::prepare(settings, Clock::System).await?;
-            let result = tenant_command(&state, command, json).await;
-            state.shut_down();
-            result
+            administer(settings, async |state| {
+                tenant_command(state, command, json).await
+            })
+            .await
         }
         Command::Keys { command } => {
-            let state = AppState::prepare(settings, Clock::System).await?;
-            let result = keys_command(&state, command, json).await;
-            state.shut_down();
-            result
+            administer(settings, async |state| {
+                keys_command(state, command, json).await
+            })
+            .await
         }
         Command::Client { command } => {
-            let state = AppState::prepare(settings, Clock::System).await?;
-            let result = clients::client_command(&state, command, json).await;
-            state.shut_down();
-            result
+            administer(settings, async |state| {
+                clients::client_command(state, command, json).await
+            })
+            .await
         }
         Command::InitialAccessToken { command } => {
-            let state = AppState::prepare(settings, Clock::System).await?;
-            let result = clients::initial_access_token_command(&state, command, json).await;
-            state.shut_down();
-            result
+            administer(settings, async |state| {
+                clients::initial_access_token_command(state, command, json).await
+            })
+            .await
         }
         Command::ApiKey { command } => {
-            let state = AppState::prepare(settings, Clock::System).await?;
-            let result = clients::api_key_command(&state, command, json).await;
-            state.shut_down();
-            result
+            administer(settings, async |state| {
+                clients::api_key_command(state, command, json).await
+            })
+            .await
         }
     }
+}
+
+/// Runs an administration command on a prepared state (migrated, bootstrapped), then stops its
+/// background tasks.
+async fn administer(
+    settings: Settings,
+    command: impl AsyncFnOnce(&AppState) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let state = AppState::prepare(settings, Clock::System).await?;
+    let result = command(&state).await;
+    state.shut_down();
+    result
 }
 
 async fn tenant_command(

@@ -268,22 +268,38 @@ pub async fn delete(
     Ok(())
 }
 
-/// Records a client's use at most once an hour per replica, so the token path stays free of
-/// database writes. A failed write is logged: last-use is advisory.
-pub async fn touch(state: &AppState, tenant: TenantId, client_id: &ClientId) {
-    let key = (tenant, client_id.as_str().to_owned());
+/// Runs `write`, a last-use update, in the background and at most once an hour per replica
+/// for `key`, so request paths never wait on a database write for it. A failed write is
+/// logged: last use is advisory.
+pub fn record_use<F, Fut>(state: &AppState, key: (TenantId, String), write: F)
+where
+    F: FnOnce(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+{
     if state.hot.touched.get(&key).is_some() {
         return;
     }
     let generation = state.hot.touched.generation();
-    state.hot.touched.insert_if(generation, key, ());
-    let (state, client_id) = (state.clone(), client_id.clone());
+    state.hot.touched.insert_if(generation, key.clone(), ());
+    let state = state.clone();
     tokio::spawn(async move {
-        let now = state.clock.now();
-        if let Err(e) = state.store.touch_client(tenant, &client_id, now).await {
-            tracing::warn!(error = %e, %client_id, "could not record client use");
+        if let Err(e) = write(state).await {
+            tracing::warn!(error = %e, what = %key.1, "could not record last use");
         }
     });
+}
+
+/// Records a client's use (see [`record_use`]).
+pub async fn touch(state: &AppState, tenant: TenantId, client_id: &ClientId) {
+    let id = client_id.clone();
+    record_use(
+        state,
+        (tenant, client_id.to_string()),
+        move |state| async move {
+            let now = state.clock.now();
+            state.store.touch_client(tenant, &id, now).await
+        },
+    );
 }
 
 /// Deletes dynamically registered clients unused for their tenant's time; returns how many.

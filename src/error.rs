@@ -124,7 +124,9 @@ impl OAuthError {
         self
     }
 
+    /// Sets a response header; a later value for the same header replaces an earlier one.
     pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> OAuthError {
+        self.headers.retain(|(n, _)| *n != name);
         self.headers.push((name, value.into()));
         self
     }

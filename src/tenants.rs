@@ -212,10 +212,11 @@ async fn publish(state: &AppState, message: Invalidation) {
 fn evict(state: &AppState, message: &Invalidation) {
     let same_tenant = |id: &TenantId| id.uuid() == message.tenant_id;
     if let Some(token) = &message.token {
+        let digest = crate::crypto::unhex(token);
         state
             .hot
             .access_tokens
-            .retain(|(t, digest), _| !(same_tenant(t) && crate::crypto::hex(digest) == *token));
+            .retain(|(t, d), _| !(same_tenant(t) && digest.as_deref() == Some(d.as_slice())));
         return;
     }
     if let Some(client_id) = &message.client_id {

@@ -41,6 +41,32 @@ pub struct TokenSpec {
     pub ttl_secs: u64,
 }
 
+impl TokenSpec {
+    /// A token for `client` with its policy's format, algorithm and lifetime; no actor, no
+    /// confirmation, no refresh family (set those on the result where they apply).
+    pub fn for_client(
+        state: &AppState,
+        tenant: &Tenant,
+        client: &Client,
+        sub: String,
+        scope: Scope,
+        audience: Vec<String>,
+    ) -> TokenSpec {
+        TokenSpec {
+            sub,
+            client_id: client.client_id.clone(),
+            scope,
+            audience,
+            act: None,
+            cnf: None,
+            format: client.policy.token_format(),
+            alg: client.policy.signing_alg(),
+            family: None,
+            ttl_secs: ttl_for(state, tenant, client),
+        }
+    }
+}
+
 /// An issued access token.
 #[derive(Debug, Clone)]
 pub struct Issued {

@@ -125,18 +125,15 @@ pub async fn inspect(
     if let ApiKeyOwner::Client(owner) = &key.owner {
         clients::touch(state, tenant, owner).await;
     }
-    let touched = (tenant, format!("api-key:{key_id}"));
-    if state.hot.touched.get(&touched).is_none() {
-        let generation = state.hot.touched.generation();
-        state.hot.touched.insert_if(generation, touched, ());
-        let (state, key_id) = (state.clone(), key_id.to_owned());
-        tokio::spawn(async move {
+    let id = key_id.to_owned();
+    clients::record_use(
+        state,
+        (tenant, format!("api-key:{key_id}")),
+        move |state| async move {
             let now = state.clock.now();
-            if let Err(e) = state.store.touch_api_key(tenant, &key_id, now).await {
-                tracing::warn!(error = %e, %key_id, "could not record API key use");
-            }
-        });
-    }
+            state.store.touch_api_key(tenant, &id, now).await
+        },
+    );
     Ok(Some(key))
 }
 

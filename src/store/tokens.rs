@@ -76,6 +76,25 @@ struct InitialAccessTokenRow {
     created_at: i64,
 }
 
+/// An initial access token of `tenant` with this digest that is neither expired nor used up:
+/// one rule for checking a token and for spending it.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn live_initial_access_token(tenant: DbId, token_hash: Vec<u8>, now: i64) -> _ {
+    initial_access_tokens::tenant_id
+        .eq(tenant)
+        .and(initial_access_tokens::token_hash.eq(token_hash))
+        .and(
+            initial_access_tokens::expires_at
+                .is_null()
+                .or(initial_access_tokens::expires_at.gt(now)),
+        )
+        .and(
+            initial_access_tokens::uses_left
+                .is_null()
+                .or(initial_access_tokens::uses_left.gt(0_i64)),
+        )
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = initial_access_tokens)]
 struct InitialAccessTokenListRow {
@@ -330,10 +349,11 @@ impl Store {
         self.db
             .run(move |mut conn| async move {
                 let n: i64 = with_conn!(&mut conn, |c| t::initial_access_tokens
-                    .filter(t::tenant_id.eq(tenant.db()))
-                    .filter(t::token_hash.eq(token_hash.as_slice()))
-                    .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
-                    .filter(t::uses_left.is_null().or(t::uses_left.gt(0)))
+                    .filter(live_initial_access_token(
+                        tenant.db(),
+                        token_hash.to_vec(),
+                        now
+                    ))
                     .count()
                     .get_result(c)
                     .await)?;
@@ -480,11 +500,11 @@ impl Store {
         self.db
             .run(move |mut conn| async move {
                 let n = with_conn!(&mut conn, |c| diesel::update(
-                    t::initial_access_tokens
-                        .filter(t::tenant_id.eq(tenant.db()))
-                        .filter(t::token_hash.eq(token_hash.as_slice()))
-                        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
-                        .filter(t::uses_left.is_null().or(t::uses_left.gt(0)))
+                    t::initial_access_tokens.filter(live_initial_access_token(
+                        tenant.db(),
+                        token_hash.to_vec(),
+                        now
+                    ))
                 )
                 .set(t::uses_left.eq(t::uses_left - 1))
                 .execute(c)

@@ -17,19 +17,15 @@ pub async fn grant(
     let allowed = client.metadata.scope.clone().unwrap_or_default();
     let scope = granted_scope(params.get("scope"), &allowed)?;
     let audience = audience(state, tenant, client, params.all("resource"), &[])?;
-    let spec = TokenSpec {
-        // The client acts on its own behalf: it is the subject (RFC 9068 §2.2).
-        sub: client.client_id.as_str().to_owned(),
-        client_id: client.client_id.clone(),
-        scope: scope.clone(),
+    // The client acts on its own behalf: it is the subject (RFC 9068 §2.2).
+    let spec = TokenSpec::for_client(
+        state,
+        tenant,
+        client,
+        client.client_id.as_str().to_owned(),
+        scope.clone(),
         audience,
-        act: None,
-        cnf: None,
-        format: client.policy.token_format(),
-        alg: client.policy.signing_alg(),
-        family: None,
-        ttl_secs: access_token::ttl_for(state, tenant, client),
-    };
+    );
     let issued = access_token::issue(state, tenant, &spec).await?;
     // RFC 6749 §4.4.3: no refresh token for this grant.
     Ok(TokenResponse::bearer(issued, &scope))

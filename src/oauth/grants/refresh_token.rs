@@ -229,16 +229,16 @@ pub async fn grant(
         return Err(reused(state, tenant, client, &stored, now).await?);
     }
     let spec = TokenSpec {
-        sub: original.sub.clone(),
-        client_id: client.client_id.clone(),
-        scope: scope.clone(),
-        audience,
         act: original.act.clone(),
-        cnf: None,
-        format: client.policy.token_format(),
-        alg: client.policy.signing_alg(),
         family: Some(stored.family_id),
-        ttl_secs: access_token::ttl_for(state, tenant, client),
+        ..TokenSpec::for_client(
+            state,
+            tenant,
+            client,
+            original.sub.clone(),
+            scope.clone(),
+            audience,
+        )
     };
     let issued = async {
         let access = access_token::issue(state, tenant, &spec).await?;

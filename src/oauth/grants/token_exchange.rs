@@ -225,16 +225,9 @@ pub async fn grant(
         client.policy.token_format()
     };
     let spec = TokenSpec {
-        sub: subject.sub,
-        client_id: client.client_id.clone(),
-        scope: scope.clone(),
-        audience,
         act,
-        cnf: None,
         format,
-        alg: client.policy.signing_alg(),
-        family: None,
-        ttl_secs: access_token::ttl_for(state, tenant, client),
+        ..TokenSpec::for_client(state, tenant, client, subject.sub, scope.clone(), audience)
     };
     let issued = access_token::issue(state, tenant, &spec).await?;
     Ok(TokenResponse {
