@@ -25,6 +25,9 @@ pub struct IssuedCredentials {
     pub registration_access_token: Option<String>,
 }
 
+/// Random bytes in a client secret: base64url makes 64 characters of them.
+pub const SECRET_BYTES: usize = 48;
+
 fn seal_context(tenant: TenantId, client_id: &ClientId) -> Vec<u8> {
     format!("latchkey:client-secret:{tenant}:{client_id}").into_bytes()
 }
@@ -75,8 +78,10 @@ fn new_secret(
         client.secret_expires_at = None;
         return Ok(None);
     }
-    // 256 bits from the OS generator: a fast hash is enough (DESIGN §3).
-    let secret = random_token::<32>();
+    // 384 bits from the OS generator: a fast hash is enough (DESIGN §3). As an HMAC key
+    // (client_secret_jwt) its 64 octets meet RFC 7518 §3.2 ("a key of the same size as the
+    // hash output or larger MUST be used") for HS512, the largest algorithm advertised.
+    let secret = random_token::<SECRET_BYTES>();
     client.secret_hash = Some(sha256(secret.as_bytes()));
     client.secret_sealed = if method == AuthMethod::ClientSecretJwt {
         Some(
@@ -125,6 +130,7 @@ pub async fn create(
     new: NewClient,
 ) -> Result<(Client, IssuedCredentials), ServiceError> {
     check_policy(state, &new.policy)?;
+    check_keys(&new.metadata)?;
     let now = state.clock.now();
     let client_id = ClientId::parse(&random_token::<16>())
         .ok_or_else(|| ServiceError::Internal("generated client_id is malformed".into()))?;
@@ -156,6 +162,15 @@ pub async fn create(
             registration_access_token,
         },
     ))
+}
+
+/// Keys registered by value must parse as public JWKs now, not at the first assertion.
+pub fn check_keys(metadata: &ClientMetadata) -> Result<(), ServiceError> {
+    if let Some(jwks) = &metadata.jwks {
+        crate::jose::jwt::check_public_keys(jwks)
+            .map_err(|e| ServiceError::Invalid(format!("jwks: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Administrator-set limits a policy must respect.
@@ -220,6 +235,7 @@ pub async fn update(
         client.policy = policy;
     }
     if let Some(metadata) = update.metadata {
+        check_keys(&metadata)?;
         client.metadata = metadata;
     }
     let method = client.metadata.token_endpoint_auth_method;

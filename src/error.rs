@@ -66,7 +66,9 @@ wire_enum! {
 impl ErrorCode {
     fn default_status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            // invalid_client is a 400 unless it carries a challenge (RFC 6749 §5.2): see
+            // `OAuthError::with_challenge`, the only way to a 401.
+            ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -78,12 +80,124 @@ impl ErrorCode {
     }
 }
 
+/// An HTTP authentication challenge (RFC 9110 §11.6.1), rendered into `WWW-Authenticate` in
+/// one place. Every 401 carries one (RFC 9110 §15.5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// HTTP Basic (RFC 7617), for `client_secret_basic` (RFC 6749 §2.3.1, §5.2).
+    Basic { realm: String },
+    /// A bearer token challenge (RFC 6750 §3), with the error when a token was presented.
+    Bearer {
+        realm: Option<String>,
+        error: Option<ErrorCode>,
+        description: Option<String>,
+        scope: Option<String>,
+    },
+    /// A DPoP challenge (RFC 9449 §7.1): the algorithms accepted for proofs.
+    Dpop {
+        algs: Vec<String>,
+        error: Option<ErrorCode>,
+        description: Option<String>,
+    },
+}
+
+/// An auth-param value as a quoted-string (RFC 9110 §5.6.4).
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Challenge {
+    pub fn basic(realm: impl Into<String>) -> Challenge {
+        Challenge::Basic {
+            realm: realm.into(),
+        }
+    }
+
+    /// A Bearer challenge naming the error (RFC 6750 §3.1).
+    pub fn bearer_error(code: ErrorCode, description: Option<&str>) -> Challenge {
+        Challenge::Bearer {
+            realm: None,
+            error: Some(code),
+            description: description.map(str::to_owned),
+            scope: None,
+        }
+    }
+
+    /// The `WWW-Authenticate` field value.
+    pub fn render(&self) -> String {
+        let (scheme, params): (&str, Vec<(&str, String)>) = match self {
+            Challenge::Basic { realm } => (
+                "Basic",
+                vec![("realm", realm.clone()), ("charset", "UTF-8".into())],
+            ),
+            Challenge::Bearer {
+                realm,
+                error,
+                description,
+                scope,
+            } => {
+                let mut params = Vec::new();
+                if let Some(realm) = realm {
+                    params.push(("realm", realm.clone()));
+                }
+                if let Some(scope) = scope {
+                    params.push(("scope", scope.clone()));
+                }
+                if let Some(error) = error {
+                    params.push(("error", error.as_str().to_owned()));
+                }
+                if let Some(description) = description {
+                    params.push(("error_description", description.clone()));
+                }
+                ("Bearer", params)
+            }
+            Challenge::Dpop {
+                algs,
+                error,
+                description,
+            } => {
+                let mut params = vec![("algs", algs.join(" "))];
+                if let Some(error) = error {
+                    params.push(("error", error.as_str().to_owned()));
+                }
+                if let Some(description) = description {
+                    params.push(("error_description", description.clone()));
+                }
+                ("DPoP", params)
+            }
+        };
+        if params.is_empty() {
+            return scheme.to_owned();
+        }
+        let params: Vec<String> = params
+            .iter()
+            .map(|(name, value)| format!("{name}={}", quoted(value)))
+            .collect();
+        format!("{scheme} {}", params.join(", "))
+    }
+}
+
 /// An error of the OAuth/OIDC surface.
 #[derive(Debug, Clone)]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Option<String>,
     pub status: StatusCode,
+    /// Boxed: errors travel in every `Result` of the surface and should stay small.
+    pub challenge: Option<Box<Challenge>>,
     headers: Vec<(HeaderName, String)>,
 }
 
@@ -100,8 +214,16 @@ impl OAuthError {
             code,
             description: None,
             status: code.default_status(),
+            challenge: None,
             headers: Vec::new(),
         }
+    }
+
+    /// Makes this a 401 carrying `challenge` (RFC 9110 §15.5.2).
+    pub fn with_challenge(mut self, challenge: Challenge) -> OAuthError {
+        self.status = StatusCode::UNAUTHORIZED;
+        self.challenge = Some(Box::new(challenge));
+        self
     }
 
     /// Adds a human-readable description. RFC 6749 §5.2 limits it to printable ASCII except
@@ -168,6 +290,18 @@ impl ResponseError for OAuthError {
                 response.insert_header((name.clone(), value));
             }
         }
+        // RFC 9110 §15.5.2: a 401 always carries a challenge; a bearer one names the error.
+        let challenge = match (&self.challenge, self.status) {
+            (Some(c), _) => Some((**c).clone()),
+            (None, StatusCode::UNAUTHORIZED) => Some(Challenge::bearer_error(
+                self.code,
+                self.description.as_deref(),
+            )),
+            (None, _) => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c.render()).ok()) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
         response.json(OAuthErrorBody {
             error: self.code,
             error_description: self.description.as_deref(),
@@ -204,6 +338,11 @@ impl Problem {
     pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Problem {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Adds a `WWW-Authenticate` challenge (for a 401).
+    pub fn with_challenge(self, challenge: &Challenge) -> Problem {
+        self.with_header(header::WWW_AUTHENTICATE, challenge.render())
     }
 }
 
@@ -328,6 +467,47 @@ mod tests {
             assert_eq!(json, code.as_str());
             assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), *code);
         }
+    }
+
+    #[test]
+    fn challenges_render_once_per_scheme() {
+        assert_eq!(
+            Challenge::basic("https://a/t/x").render(),
+            r#"Basic realm="https://a/t/x", charset="UTF-8""#
+        );
+        assert_eq!(
+            Challenge::bearer_error(ErrorCode::InvalidToken, Some("it \"is\" gone")).render(),
+            r#"Bearer error="invalid_token", error_description="it \"is\" gone""#
+        );
+        let dpop = Challenge::Dpop {
+            algs: vec!["ES256".into(), "EdDSA".into()],
+            error: None,
+            description: None,
+        };
+        assert_eq!(dpop.render(), r#"DPoP algs="ES256 EdDSA""#);
+        let bare = Challenge::Bearer {
+            realm: None,
+            error: None,
+            description: None,
+            scope: None,
+        };
+        assert_eq!(bare.render(), "Bearer");
+    }
+
+    #[test]
+    fn invalid_client_is_401_only_with_a_challenge() {
+        let plain = OAuthError::new(ErrorCode::InvalidClient);
+        assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+        let challenged = plain.with_challenge(Challenge::basic("r"));
+        assert_eq!(challenged.status, StatusCode::UNAUTHORIZED);
+        let res = challenged.error_response();
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_some());
+        let token = OAuthError::new(ErrorCode::InvalidToken).error_response();
+        assert_eq!(token.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            token.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            r#"Bearer error="invalid_token""#
+        );
     }
 
     #[test]

@@ -4,12 +4,15 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::app::AppState;
 use crate::crypto::secrets_equal;
-use crate::error::Problem;
+use crate::error::{Challenge, ErrorCode, Problem};
+
+/// The realm of the admin API's challenges.
+const REALM: &str = "latchkey-admin";
 
 /// Proof that the request carried the admin token.
 pub struct Admin;
@@ -45,14 +48,24 @@ fn check(req: &HttpRequest) -> Result<Admin, Problem> {
         Some(token) if secrets_equal(token.as_bytes(), expected.expose().as_bytes()) => Ok(Admin),
         // RFC 6750 §3: a missing token gets a bare challenge, a wrong one invalid_token.
         Some(_) => Err(
-            Problem::new(StatusCode::UNAUTHORIZED, "invalid admin token").with_header(
-                WWW_AUTHENTICATE,
-                r#"Bearer realm="latchkey-admin", error="invalid_token""#,
+            Problem::new(StatusCode::UNAUTHORIZED, "invalid admin token").with_challenge(
+                &Challenge::Bearer {
+                    realm: Some(REALM.into()),
+                    error: Some(ErrorCode::InvalidToken),
+                    description: None,
+                    scope: None,
+                },
             ),
         ),
         None => Err(
-            Problem::new(StatusCode::UNAUTHORIZED, "admin token required")
-                .with_header(WWW_AUTHENTICATE, r#"Bearer realm="latchkey-admin""#),
+            Problem::new(StatusCode::UNAUTHORIZED, "admin token required").with_challenge(
+                &Challenge::Bearer {
+                    realm: Some(REALM.into()),
+                    error: None,
+                    description: None,
+                    scope: None,
+                },
+            ),
         ),
     }
 }

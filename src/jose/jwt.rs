@@ -62,13 +62,75 @@ pub fn verify(token: &str, verifier: &dyn JwsVerifier) -> Result<Map<String, Val
     Ok(payload.claims_set().clone())
 }
 
+/// Whether two JWS `alg` names mean the same algorithm: `Ed25519` (RFC 9864) is `EdDSA`
+/// restricted to Ed25519 keys, and the only EdDSA curve accepted here.
+pub fn same_alg(a: &str, b: &str) -> bool {
+    a == b || matches!((a, b), ("EdDSA", "Ed25519") | ("Ed25519", "EdDSA"))
+}
+
+/// Whether `alg` is in `allowed`, up to [`same_alg`].
+pub fn alg_allowed(alg: &str, allowed: &[&str]) -> bool {
+    allowed.iter().any(|a| same_alg(a, alg))
+}
+
+/// The `Ed25519` name (RFC 9864 §2.2) for josekit's EdDSA verifier, whose header check
+/// wants the name it was made for.
+#[derive(Debug, Clone)]
+struct Ed25519Name;
+
+impl jws::JwsAlgorithm for Ed25519Name {
+    fn name(&self) -> &str {
+        "Ed25519"
+    }
+
+    fn box_clone(&self) -> Box<dyn jws::JwsAlgorithm> {
+        Box::new(self.clone())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ed25519Verifier(jws::alg::eddsa::EddsaJwsVerifier);
+
+impl JwsVerifier for Ed25519Verifier {
+    fn algorithm(&self) -> &dyn jws::JwsAlgorithm {
+        &Ed25519Name
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        self.0.key_id()
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), josekit::JoseError> {
+        self.0.verify(message, signature)
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsVerifier> {
+        Box::new(self.clone())
+    }
+}
+
+/// Whether `jwk` is a key of the type `alg` needs, so other keys are never tried.
+fn key_fits(alg: &str, jwk: &Jwk) -> bool {
+    let curve = || jwk.curve();
+    match alg {
+        "RS256" | "PS256" => jwk.key_type() == "RSA",
+        "ES256" => jwk.key_type() == "EC" && curve() == Some("P-256"),
+        "EdDSA" | "Ed25519" => jwk.key_type() == "OKP" && curve() == Some("Ed25519"),
+        _ => false,
+    }
+}
+
 /// Asymmetric algorithms a client or publisher may sign with.
 fn asymmetric_verifier(alg: &str, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JoseError> {
+    if !key_fits(alg, jwk) {
+        return Err(JoseError(format!("the key does not fit algorithm '{alg}'")));
+    }
     Ok(match alg {
         "RS256" => Box::new(jws::RS256.verifier_from_jwk(jwk)?),
         "PS256" => Box::new(jws::PS256.verifier_from_jwk(jwk)?),
         "ES256" => Box::new(jws::ES256.verifier_from_jwk(jwk)?),
         "EdDSA" => Box::new(jws::EdDSA.verifier_from_jwk(jwk)?),
+        "Ed25519" => Box::new(Ed25519Verifier(jws::EdDSA.verifier_from_jwk(jwk)?)),
         other => return Err(JoseError(format!("algorithm '{other}' is not accepted"))),
     })
 }
@@ -89,15 +151,70 @@ pub fn jwk_set(value: &Value) -> Result<Vec<Jwk>, JoseError> {
         .collect()
 }
 
-/// Verifies `token` with a key of `jwks` that fits its header (`kid` when given, the key's
-/// `alg` and `use` when present), trying `allowed` algorithms only.
+/// Parses a client's JWK Set and the key material of every signing key of a type it could
+/// sign assertions with (RSA, EC P-256, Ed25519), so a malformed key is refused when it is
+/// registered or fetched, not at the first assertion.
+pub fn check_public_keys(value: &Value) -> Result<(), JoseError> {
+    for jwk in jwk_set(value)? {
+        if jwk.key_use().is_some_and(|u| u != "sig") {
+            continue;
+        }
+        let alg = match (jwk.key_type(), jwk.curve()) {
+            ("RSA", _) => "RS256",
+            ("EC", Some("P-256")) => "ES256",
+            ("OKP", Some("Ed25519")) => "EdDSA",
+            _ => continue,
+        };
+        asymmetric_verifier(alg, &jwk).map_err(|e| {
+            JoseError(format!(
+                "key {} is malformed: {e}",
+                jwk.key_id().unwrap_or("without kid")
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// The keys of `keys` that may have signed a token with this header, and only those: the
+/// key type the algorithm needs, a compatible `alg` and `use` when present, and the header's
+/// `kid` (keys without a kid only when no key carries it). Bad tokens cost one verification
+/// per candidate, never one per key of the set.
+fn candidates<'k>(header: &Header, keys: &'k [Jwk]) -> Vec<&'k Jwk> {
+    let usable: Vec<&Jwk> = keys
+        .iter()
+        .filter(|jwk| {
+            key_fits(&header.alg, jwk)
+                && jwk.algorithm().is_none_or(|a| same_alg(a, &header.alg))
+                && jwk.key_use().is_none_or(|u| u == "sig")
+        })
+        .collect();
+    let Some(kid) = header.kid.as_deref() else {
+        return usable;
+    };
+    let named: Vec<&Jwk> = usable
+        .iter()
+        .copied()
+        .filter(|jwk| jwk.key_id() == Some(kid))
+        .collect();
+    if named.is_empty() {
+        usable
+            .into_iter()
+            .filter(|jwk| jwk.key_id().is_none())
+            .collect()
+    } else {
+        named
+    }
+}
+
+/// Verifies `token` with a key of `jwks` that fits its header (see [`candidates`]), trying
+/// `allowed` algorithms only.
 pub fn verify_with_jwks(
     token: &str,
     jwks: &Value,
     allowed: &[&str],
 ) -> Result<Map<String, Value>, JoseError> {
     let header = peek_header(token)?;
-    if !allowed.contains(&header.alg.as_str()) {
+    if !alg_allowed(&header.alg, allowed) {
         return Err(JoseError(format!(
             "algorithm '{}' is not accepted",
             header.alg
@@ -105,16 +222,7 @@ pub fn verify_with_jwks(
     }
     let keys = jwk_set(jwks)?;
     let mut last = JoseError("no key in the JWK Set matches the token".into());
-    for jwk in &keys {
-        // A key with another kid is not the one; a key without a kid may be.
-        if header.kid.is_some() && jwk.key_id().is_some() && jwk.key_id() != header.kid.as_deref() {
-            continue;
-        }
-        if jwk.algorithm().is_some_and(|a| a != header.alg)
-            || jwk.key_use().is_some_and(|u| u != "sig")
-        {
-            continue;
-        }
+    for jwk in candidates(&header, &keys) {
         // josekit demands a header kid when the key has one; a token without a kid may still be
         // signed by it (RFC 7515 §4.1.4: kid is optional).
         let stripped;

@@ -239,7 +239,9 @@ const LOCALIZABLE: &[&str] = &[
 /// HMAC algorithms for `client_secret_jwt`.
 pub const HMAC_ALGS: &[&str] = &["HS256", "HS384", "HS512"];
 /// Asymmetric algorithms for `private_key_jwt`.
-pub const ASYMMETRIC_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+/// `Ed25519` is RFC 9864's fully-specified name for what `EdDSA` means with an Ed25519 key
+/// (oauth4webapi sends it); both are accepted and advertised.
+pub const ASYMMETRIC_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA", "Ed25519"];
 
 /// Loopback hosts, whose http redirect URIs native apps may use (RFC 8252 §7.3, §8.3).
 pub fn is_loopback(url: &Url) -> bool {
@@ -264,10 +266,12 @@ pub fn check_redirect_uri(raw: &str, app: ApplicationType) -> Result<(), Metadat
     }
     match (url.scheme(), app) {
         ("https", _) if url.host().is_some() => Ok(()),
-        // RFC 8252 §7.3: loopback redirection over plain http, for native apps.
-        ("http", ApplicationType::Native) if is_loopback(&url) => Ok(()),
-        ("http", ApplicationType::Web) => Err(invalid_redirect(format!(
-            "'{}': web clients must use https (loopback http is for application_type native)",
+        // RFC 8252 §7.3 loopback redirection over plain http, for every application type:
+        // OIDC Registration §2 restricts only implicit-flow web clients, which are not served,
+        // and relying-party libraries register local clients without `application_type`.
+        ("http", _) if is_loopback(&url) => Ok(()),
+        ("http", _) => Err(invalid_redirect(format!(
+            "'{}': http is allowed only on loopback hosts (localhost, 127.0.0.0/8, [::1])",
             clip(raw)
         ))),
         (scheme, ApplicationType::Native) if is_private_use_scheme(scheme) => Ok(()),
@@ -592,6 +596,42 @@ pub fn check_jwks(jwks: &Value) -> Result<(), MetadataError> {
                 )));
             }
         }
+        if map.get("kty").and_then(Value::as_str) == Some("RSA") {
+            check_rsa_key(map)?;
+        }
+    }
+    Ok(())
+}
+
+/// RSA public keys: a modulus of 2048-4096 bits and the exponent 65537, so that verifying
+/// with a registered key costs what a normal key costs (a huge modulus or exponent makes each
+/// verification arbitrarily slow).
+fn check_rsa_key(map: &Map<String, Value>) -> Result<(), MetadataError> {
+    use base64::Engine;
+    let decode = |name: &str| {
+        map.get(name).and_then(Value::as_str).and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v)
+                .ok()
+        })
+    };
+    let (Some(n), Some(e)) = (decode("n"), decode("e")) else {
+        return Err(invalid("an RSA JWK needs base64url 'n' and 'e'"));
+    };
+    let n = n
+        .iter()
+        .skip_while(|b| **b == 0)
+        .copied()
+        .collect::<Vec<u8>>();
+    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    if !(2048..=4096).contains(&bits) {
+        return Err(invalid(format!(
+            "RSA keys must have a 2048-4096 bit modulus (this one has {bits})"
+        )));
+    }
+    let e: Vec<u8> = e.into_iter().skip_while(|b| *b == 0).collect();
+    if e != [1, 0, 1] {
+        return Err(invalid("RSA keys must use the public exponent 65537"));
     }
     Ok(())
 }
@@ -683,6 +723,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const RULES: ValidationRules = ValidationRules {
         allow_http_jwks_uri: false,
@@ -713,6 +754,10 @@ mod tests {
             ("http://127.0.0.1:4000/cb", Native),
             ("http://[::1]/cb", Native),
             ("http://localhost/cb", Native),
+            ("http://127.0.0.1:8765/cb", Web),
+            ("http://localhost:3000/callback", Web),
+            ("http://127.5.6.7/cb", Web),
+            ("http://[::1]:9000/cb", Web),
             ("com.example.app:/oauth2redirect", Native),
             ("https://app.example/cb", Native),
         ] {
@@ -722,8 +767,11 @@ mod tests {
             ("/relative", Web),
             ("https://app.example/cb#frag", Web),
             ("http://app.example/cb", Web),
-            ("http://127.0.0.1/cb", Web),
+            ("http://localhost.example/cb", Web),
+            ("http://128.0.0.1/cb", Web),
+            ("http://10.0.0.1/cb", Web),
             ("http://app.example/cb", Native),
+            ("http://127.0.0.1:8765/cb#x", Web),
             ("com.example.app:/cb", Web),
             ("myapp:/cb", Native),
             ("javascript:alert(1)", Native),
@@ -796,6 +844,24 @@ mod tests {
         ] {
             assert_eq!(request(json.clone()).unwrap_err().code, code, "{json}");
         }
+    }
+
+    #[test]
+    fn rsa_keys_are_bounded() {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let key = |n_bytes: usize, e: &[u8]| {
+            let mut n = vec![0xc5_u8; n_bytes];
+            n[n_bytes - 1] = 1;
+            json!({"keys": [{"kty": "RSA", "n": b64(&n), "e": b64(e)}]})
+        };
+        assert!(check_jwks(&key(256, &[1, 0, 1])).is_ok());
+        assert!(check_jwks(&key(512, &[1, 0, 1])).is_ok());
+        assert!(check_jwks(&key(128, &[1, 0, 1])).is_err(), "1024 bits");
+        assert!(check_jwks(&key(2048, &[1, 0, 1])).is_err(), "16384 bits");
+        assert!(check_jwks(&key(256, &[3])).is_err(), "e = 3");
+        assert!(check_jwks(&key(256, &[0xff; 64])).is_err(), "huge e");
+        assert!(check_jwks(&json!({"keys": [{"kty": "RSA", "e": "AQAB"}]})).is_err());
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::app::AppState;
 use crate::cache::SharedState;
 use crate::clients;
 use crate::crypto::{b64url, secrets_equal, sha256};
-use crate::error::{ErrorCode, OAuthError, ServiceError};
-use crate::jose::jwt;
+use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
+use crate::jose::{JoseError, jwt};
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
 use crate::model::{Tenant, TenantId};
 use crate::oauth::params::Params;
@@ -44,13 +44,33 @@ enum Presented {
     Public { id: String },
 }
 
-/// `invalid_client` (RFC 6749 §5.2) as a 401 with a Basic challenge: required when the client
-/// used the Authorization header, and RFC 9110 §11.6.1 wants one on every 401.
-pub fn unauthorized(issuer: &str, why: &str) -> OAuthError {
-    OAuthError::code(ErrorCode::InvalidClient, why).with_header(
-        header::WWW_AUTHENTICATE,
-        format!("Basic realm=\"{issuer}\", charset=\"UTF-8\""),
-    )
+/// How a failed client authentication is answered: `invalid_client` (RFC 6749 §5.2) as a 401
+/// with a Basic challenge when the client used the Authorization header, and otherwise a 400
+/// without one (credentials in the body, an assertion, `none`, nothing at all): a 401 must
+/// carry a challenge (RFC 9110 §15.5.2), and none fits those.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    pub realm: &'a str,
+    pub via_header: bool,
+}
+
+impl Failure<'_> {
+    /// For `req`: whether it carries an Authorization header.
+    pub fn of<'a>(realm: &'a str, req: &HttpRequest) -> Failure<'a> {
+        Failure {
+            realm,
+            via_header: req.headers().contains_key(header::AUTHORIZATION),
+        }
+    }
+
+    pub fn reject(self, why: &str) -> OAuthError {
+        let error = OAuthError::code(ErrorCode::InvalidClient, why);
+        if self.via_header {
+            error.with_challenge(Challenge::basic(self.realm))
+        } else {
+            error
+        }
+    }
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 §2.3.1, Appendix B).
@@ -93,9 +113,9 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> 
     }
 }
 
-fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Presented, OAuthError> {
-    let basic = basic_credentials(req)
-        .map_err(|()| unauthorized(issuer, "malformed Basic authorization header"))?;
+fn presented(req: &HttpRequest, params: &Params, fail: Failure) -> Result<Presented, OAuthError> {
+    let basic =
+        basic_credentials(req).map_err(|()| fail.reject("malformed Basic authorization header"))?;
     let body_secret = params.get("client_secret");
     let assertion = params.get("client_assertion");
     let assertion_type = params.get("client_assertion_type");
@@ -110,16 +130,13 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     }
     if let Some((id, secret)) = basic {
         if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(unauthorized(
-                issuer,
-                "client_id differs from the authenticated client",
-            ));
+            return Err(fail.reject("client_id differs from the authenticated client"));
         }
         return Ok(Presented::Basic { id, secret });
     }
     if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
-            return Err(unauthorized(issuer, "unsupported client_assertion_type"));
+            return Err(fail.reject("unsupported client_assertion_type"));
         }
         return Ok(Presented::Assertion {
             assertion: assertion.to_owned(),
@@ -127,7 +144,7 @@ fn presented(req: &HttpRequest, params: &Params, issuer: &str) -> Result<Present
     }
     let id = params
         .get("client_id")
-        .ok_or_else(|| unauthorized(issuer, "client authentication is required"))?
+        .ok_or_else(|| fail.reject("client authentication is required"))?
         .to_owned();
     Ok(match body_secret {
         Some(secret) => Presented::Post {
@@ -162,7 +179,8 @@ pub async fn authenticate(
     endpoint: &str,
 ) -> Result<Authenticated, OAuthError> {
     let issuer = state.settings.issuer(&tenant.slug);
-    let found = match presented(req, params, &issuer)? {
+    let fail = Failure::of(&issuer, req);
+    let found = match presented(req, params, fail)? {
         Presented::Basic { id, secret } => check_secret(
             state,
             tenant.id,
@@ -171,11 +189,11 @@ pub async fn authenticate(
             AuthMethod::ClientSecretBasic,
         )
         .await?
-        .ok_or_else(|| unauthorized(&issuer, "client authentication failed"))?,
+        .ok_or_else(|| fail.reject("client authentication failed"))?,
         Presented::Post { id, secret } => {
             check_secret(state, tenant.id, &id, &secret, AuthMethod::ClientSecretPost)
                 .await?
-                .ok_or_else(|| unauthorized(&issuer, "client authentication failed"))?
+                .ok_or_else(|| fail.reject("client authentication failed"))?
         }
         Presented::Public { id } => {
             let client = match ClientId::parse(&id) {
@@ -189,11 +207,11 @@ pub async fn authenticate(
                         method: AuthMethod::None,
                     }
                 }
-                _ => return Err(unauthorized(&issuer, "client authentication failed")),
+                _ => return Err(fail.reject("client authentication failed")),
             }
         }
         Presented::Assertion { assertion } => {
-            check_assertion(state, tenant, &issuer, endpoint, params, &assertion).await?
+            check_assertion(state, tenant, fail, endpoint, params, &assertion).await?
         }
     };
     clients::touch(state, tenant.id, &found.client.client_id).await;
@@ -244,12 +262,13 @@ fn audience_ok(claims: &serde_json::Map<String, Value>, accepted: &[&str]) -> bo
 async fn check_assertion(
     state: &AppState,
     tenant: &Tenant,
-    issuer: &str,
+    failure: Failure<'_>,
     endpoint: &str,
     params: &Params,
     assertion: &str,
 ) -> Result<Authenticated, OAuthError> {
-    let fail = |why: &str| unauthorized(issuer, why);
+    let issuer = failure.realm;
+    let fail = |why: &str| failure.reject(why);
     let unverified = jwt::peek_claims(assertion).map_err(|_| fail("malformed client assertion"))?;
     // RFC 7523 §3: iss and sub are both the client_id.
     let sub = unverified.get("sub").and_then(Value::as_str);
@@ -275,14 +294,16 @@ async fn check_assertion(
             jwt::verify_hmac(assertion, &secret, &allowed)
         }
         AuthMethod::PrivateKeyJwt => {
-            let allowed: Vec<&str> =
-                registered_alg.map_or_else(|| ASYMMETRIC_ALGS.to_vec(), |a| vec![a]);
-            let jwks = client_jwks(state, tenant.id, issuer, &client, false).await?;
-            match jwt::verify_with_jwks(assertion, &jwks, &allowed) {
+            let allowed: Vec<String> = registered_alg.map_or_else(
+                || ASYMMETRIC_ALGS.iter().map(|a| (*a).to_owned()).collect(),
+                |a| vec![a.to_owned()],
+            );
+            let jwks = client_jwks(state, tenant.id, failure, &client, false).await?;
+            match verify_off_worker(assertion, jwks, allowed.clone()).await {
                 // The client may have rotated its keys: fetch jwks_uri once more.
                 Err(_) if client.metadata.jwks_uri.is_some() => {
-                    let jwks = client_jwks(state, tenant.id, issuer, &client, true).await?;
-                    jwt::verify_with_jwks(assertion, &jwks, &allowed)
+                    let jwks = client_jwks(state, tenant.id, failure, &client, true).await?;
+                    verify_off_worker(assertion, jwks, allowed).await
                 }
                 other => other,
             }
@@ -338,11 +359,28 @@ async fn check_assertion(
     Ok(Authenticated { client, method })
 }
 
+/// Verifies an assertion with the client's keys on the blocking pool: an RSA-4096
+/// verification, or several candidate keys, costs more than an actix worker should spend
+/// away from other requests.
+async fn verify_off_worker(
+    assertion: &str,
+    jwks: Arc<Value>,
+    allowed: Vec<String>,
+) -> Result<serde_json::Map<String, Value>, JoseError> {
+    let token = assertion.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        jwt::verify_with_jwks(&token, &jwks, &allowed)
+    })
+    .await
+    .map_err(|e| JoseError(format!("verification task failed: {e}")))?
+}
+
 /// The client's public keys: registered by value, or fetched from its `jwks_uri` (cached).
 async fn client_jwks(
     state: &AppState,
     tenant: TenantId,
-    issuer: &str,
+    fail: Failure<'_>,
     client: &Client,
     refresh: bool,
 ) -> Result<Arc<Value>, OAuthError> {
@@ -350,7 +388,7 @@ async fn client_jwks(
         return Ok(Arc::new(jwks.clone()));
     }
     let Some(uri) = &client.metadata.jwks_uri else {
-        return Err(unauthorized(issuer, "client has no keys"));
+        return Err(fail.reject("client has no keys"));
     };
     let key = (tenant, client.client_id.clone());
     let cached = state.hot.client_jwks.get(&key);
@@ -360,10 +398,7 @@ async fn client_jwks(
     match cached {
         Some(hit) if !refresh || recently => return Ok(hit),
         None if recently => {
-            return Err(unauthorized(
-                issuer,
-                "the client's jwks_uri could not be fetched",
-            ));
+            return Err(fail.reject("the client's jwks_uri could not be fetched"));
         }
         Some(_) => {
             let generation = state.hot.jwks_refetched.generation();
@@ -382,7 +417,7 @@ async fn client_jwks(
             .jwks_refetched
             .insert_if(generation, key.clone(), ());
         tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
-        unauthorized(issuer, "the client's jwks_uri could not be fetched")
+        fail.reject("the client's jwks_uri could not be fetched")
     })?;
     let fetched = Arc::new(fetched);
     state
@@ -429,7 +464,7 @@ async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
     let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     // The same rules as keys registered by value: 1-20 public keys.
     crate::model::client::check_jwks(&value).map_err(|e| e.description)?;
-    jwt::jwk_set(&value).map_err(|e| e.to_string())?;
+    jwt::check_public_keys(&value).map_err(|e| e.to_string())?;
     Ok(value)
 }
 

@@ -32,10 +32,10 @@ pub async fn introspect(
         client_auth::form_request(&state, &tenant, &req, form.into_inner(), "introspect").await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
     if auth.method == AuthMethod::None {
-        return Err(client_auth::unauthorized(
-            &state.settings.issuer(&tenant.slug),
-            "public clients may not introspect tokens",
-        ));
+        return Err(
+            client_auth::Failure::of(&state.settings.issuer(&tenant.slug), &req)
+                .reject("public clients may not introspect tokens"),
+        );
     }
     let token = params.required("token")?;
     // RFC 7662 §2.1: an unknown hint is ignored and the search extended.

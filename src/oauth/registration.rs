@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::cache::SharedState;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::crypto::{secrets_equal, sha256};
-use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::jose::jwt;
 use crate::model::client::{
@@ -37,11 +37,19 @@ fn metadata_error(e: MetadataError) -> OAuthError {
 }
 
 fn invalid_token(why: &str) -> OAuthError {
-    // RFC 6750 §3: a bad bearer token is a 401 with a Bearer challenge.
-    OAuthError::code(ErrorCode::InvalidToken, why).with_header(
-        header::WWW_AUTHENTICATE,
-        format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
-    )
+    // RFC 6750 §3: a bad bearer token is a 401 with a Bearer challenge naming the error.
+    OAuthError::code(ErrorCode::InvalidToken, why)
+        .with_challenge(Challenge::bearer_error(ErrorCode::InvalidToken, Some(why)))
+}
+
+fn missing_token(why: &str) -> OAuthError {
+    // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
+    OAuthError::code(ErrorCode::InvalidToken, why).with_challenge(Challenge::Bearer {
+        realm: None,
+        error: None,
+        description: None,
+        scope: None,
+    })
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -268,10 +276,9 @@ async fn admit<'r>(
             ErrorCode::AccessDenied,
             "registration is closed",
         )),
-        RegistrationMode::Token => Err(invalid_token(
+        RegistrationMode::Token => Err(missing_token(
             "registration requires an initial access token",
-        )
-        .with_header(header::WWW_AUTHENTICATE, "Bearer")),
+        )),
         RegistrationMode::Open => {
             let ip = crate::http::client_ip(req, &state.settings.server.trusted_proxies)
                 .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
@@ -342,6 +349,14 @@ fn check_scope(tenant: &Tenant, metadata: &ClientMetadata) -> Result<(), OAuthEr
     }
 }
 
+/// Keys sent by value parse now (RFC 7591 §2 `jwks`), before anything is spent.
+fn check_keys(metadata: &ClientMetadata) -> Result<(), OAuthError> {
+    clients::check_keys(metadata).map_err(|e| match e {
+        ServiceError::Invalid(why) => OAuthError::code(ErrorCode::InvalidClientMetadata, why),
+        other => other.into(),
+    })
+}
+
 /// `POST {issuer}/register` (RFC 7591 §3.1).
 pub async fn register(
     state: web::Data<AppState>,
@@ -357,6 +372,7 @@ pub async fn register(
     let request = parse_metadata(map)?;
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
     check_scope(&tenant, &metadata)?;
+    check_keys(&metadata)?;
     if let Some(token) = token {
         spend(&state, &tenant, token).await?;
     }
@@ -387,7 +403,7 @@ async fn managed(
     raw_id: &str,
 ) -> Result<Client, OAuthError> {
     let token =
-        bearer(req).ok_or_else(|| invalid_token("a registration access token is required"))?;
+        bearer(req).ok_or_else(|| missing_token("a registration access token is required"))?;
     let presented = sha256(token.as_bytes());
     let client = match ClientId::parse(raw_id) {
         Some(id) => state
@@ -416,9 +432,15 @@ pub async fn read(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OAuthError> {
     let client = managed(&state, &tenant, &req, &path.1).await?;
+    // RFC 7592 §3: registration_access_token is REQUIRED in the response; on a read it is
+    // the token presented (only an update rotates it).
+    let presented = IssuedCredentials {
+        registration_access_token: bearer(&req).map(str::to_owned),
+        ..IssuedCredentials::default()
+    };
     Ok(respond(
         StatusCode::OK,
-        client_information(&state, &tenant, &client, &IssuedCredentials::default()),
+        client_information(&state, &tenant, &client, &presented),
     ))
 }
 
@@ -466,6 +488,7 @@ pub async fn update(
     }
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
     check_scope(&tenant, &metadata)?;
+    check_keys(&metadata)?;
     let (client, issued) = clients::update(
         &state,
         tenant.id,

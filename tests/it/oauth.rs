@@ -1,6 +1,7 @@
 //! The OAuth endpoints, one file per spec as in `src/oauth/`.
 
 mod client_auth;
+mod interop;
 mod introspection;
 mod registration;
 mod relying_party;

@@ -28,7 +28,7 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
         "none",
     ];
     let algs = [
-        "RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512",
+        "RS256", "PS256", "ES256", "EdDSA", "Ed25519", "HS256", "HS384", "HS512",
     ];
     assert_eq!(
         oidc,

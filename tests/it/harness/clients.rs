@@ -150,10 +150,18 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     )
 }
 
-/// Asserts an OAuth error response and returns its body.
+/// Asserts an OAuth error response and returns its body. Every 401 carries a challenge (RFC
+/// 9110 §15.5.2); an `invalid_client` 400 carries none (RFC 6749 §5.2).
 pub async fn oauth_error(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status(), status, "status for {code}");
     assert_eq!(res.headers()["cache-control"], "no-store");
+    let challenge = res.headers().get("www-authenticate");
+    if status == 401 {
+        assert!(challenge.is_some(), "a 401 {code} without a challenge");
+    }
+    if status == 400 && code == "invalid_client" {
+        assert!(challenge.is_none(), "a 400 invalid_client with a challenge");
+    }
     let body: Value = res.json().await.expect("error json");
     assert_eq!(body["error"], code, "{body}");
     body

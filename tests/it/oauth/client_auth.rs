@@ -75,7 +75,7 @@ async fn secret_methods_are_enforced(backend: Backend) {
         .auth_method("client_secret_post")
         .create()
         .await;
-    assert_eq!(basic.secret.as_ref().unwrap().len(), 43, "256-bit secret");
+    assert_eq!(basic.secret.as_ref().unwrap().len(), 64, "384-bit secret");
 
     // A wrong secret in the header: 401 with a Basic challenge (RFC 6749 §5.2).
     let wrong = TestClient {
@@ -116,9 +116,9 @@ async fn secret_methods_are_enforced(backend: Backend) {
         .send()
         .await
         .unwrap();
-    // RFC 9110 §11.6.1: every 401 carries a challenge, header used or not.
-    assert!(res.headers().get("www-authenticate").is_some());
-    oauth_error(res, 401, "invalid_client").await;
+    // RFC 6749 §5.2: credentials in the body fail with a 400 and no challenge.
+    assert!(res.headers().get("www-authenticate").is_none());
+    oauth_error(res, 400, "invalid_client").await;
     // The registered method is the only one accepted.
     let res = app
         .token(&post, &[("grant_type", "client_credentials")])
@@ -150,7 +150,7 @@ async fn secret_methods_are_enforced(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
     for header in ["Basic !!!", "Basic", "Basic Og==", "Bearer abc"] {
         let res = app
             .client
@@ -208,7 +208,7 @@ async fn client_secret_jwt_authenticates_once_per_assertion(backend: Backend) {
     assert_eq!(with_assertion(&app, "default", &good).await.status(), 200);
     // RFC 7523 §3: a jti is used once.
     let res = with_assertion(&app, "default", &good).await;
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
     // The issuer is an accepted audience too.
     let by_issuer = hs256(
         &secret,
@@ -262,7 +262,7 @@ async fn client_secret_jwt_authenticates_once_per_assertion(backend: Backend) {
         ("garbage", "not.a.jwt".to_owned()),
     ] {
         let res = with_assertion(&app, "default", &assertion).await;
-        assert_eq!(res.status(), 401, "{why}");
+        assert_eq!(res.status(), 400, "{why}");
     }
     // The assertion type must be the RFC 7523 one.
     let res = app
@@ -276,7 +276,7 @@ async fn client_secret_jwt_authenticates_once_per_assertion(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
     // The HMAC key is sealed, not stored in the clear: the secret hash is all a basic
     // request could use, and the method is pinned anyway.
     let res = app
@@ -315,7 +315,7 @@ async fn private_key_jwt_with_registered_keys(backend: Backend) {
     assert_eq!(with_assertion(&app, "default", &good).await.status(), 200);
     oauth_error(
         with_assertion(&app, "default", &good).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -326,7 +326,7 @@ async fn private_key_jwt_with_registered_keys(backend: Backend) {
     );
     oauth_error(
         with_assertion(&app, "default", &forged).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -339,7 +339,7 @@ async fn private_key_jwt_with_registered_keys(backend: Backend) {
     let none = format!("{header}.{body}.");
     oauth_error(
         with_assertion(&app, "default", &none).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -349,7 +349,7 @@ async fn private_key_jwt_with_registered_keys(backend: Backend) {
     );
     oauth_error(
         with_assertion(&app, "default", &hmac).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -410,7 +410,7 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
     );
     oauth_error(
         with_assertion(&guarded, "default", &refused).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -430,7 +430,7 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
     let stale = es256(&first, &claims(&client.id, aud, now + 60, Some("u3")));
     oauth_error(
         with_assertion(&app, "default", &stale).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;
@@ -471,7 +471,7 @@ async fn public_clients_send_only_their_id(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
     // Public clients may not introspect (RFC 7662 §2.1).
     let res = app
         .client
@@ -480,7 +480,7 @@ async fn public_clients_send_only_their_id(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
 }
 
 async fn clients_of_one_tenant_do_not_exist_in_another(backend: Backend) {
@@ -537,7 +537,7 @@ async fn assertion_replay_is_refused_on_another_replica(cache: CacheKind) {
     );
     oauth_error(
         with_assertion(&b, "default", &assertion).await,
-        401,
+        400,
         "invalid_client",
     )
     .await;

@@ -109,7 +109,7 @@ async fn introspection_requires_client_authentication(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
     let res = app.post_as(&client, "introspect", &[]).await;
     oauth_error(res, 400, "invalid_request").await;
 }

@@ -73,7 +73,7 @@ async fn revoked_access_tokens_stop_being_active(backend: Backend) {
         .send()
         .await
         .unwrap();
-    oauth_error(res, 401, "invalid_client").await;
+    oauth_error(res, 400, "invalid_client").await;
 }
 
 async fn only_the_owning_client_may_revoke(backend: Backend) {
