@@ -129,6 +129,19 @@ pub async fn create(
     tenant: &Tenant,
     new: NewClient,
 ) -> Result<(Client, IssuedCredentials), ServiceError> {
+    create_spending(state, tenant, new, None)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("no initial access token to spend".into()))
+}
+
+/// Like [`create`], spending one use of the initial access token with digest `spend` in the
+/// same transaction (RFC 7591 §3). `Ok(None)`: the token cannot be spent; nothing is created.
+pub async fn create_spending(
+    state: &AppState,
+    tenant: &Tenant,
+    new: NewClient,
+    spend: Option<[u8; 32]>,
+) -> Result<Option<(Client, IssuedCredentials)>, ServiceError> {
     check_policy(state, &new.policy)?;
     check_keys(&new.metadata)?;
     let now = state.clock.now();
@@ -153,15 +166,21 @@ pub async fn create(
         client.registration_token_hash = Some(sha256(token.as_bytes()));
         token
     });
-    state.store.insert_client(tenant.id, &client).await?;
+    if !state
+        .store
+        .insert_client(tenant.id, &client, spend.map(|hash| (hash, now)))
+        .await?
+    {
+        return Ok(None);
+    }
     tracing::info!(tenant = %tenant.slug, client_id = %client.client_id, dynamic = new.dynamic, "client created");
-    Ok((
+    Ok(Some((
         client,
         IssuedCredentials {
             client_secret,
             registration_access_token,
         },
-    ))
+    )))
 }
 
 /// Keys registered by value must parse as public JWKs now, not at the first assertion.

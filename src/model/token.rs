@@ -142,7 +142,38 @@ pub struct StoredAccessToken {
     pub revoked: bool,
 }
 
-/// A refresh token as stored (by hash). Tokens of one family descend from one grant.
+/// Where one refresh token stands. `Valid → Consumed` by a rotation (once: one conditional
+/// update), `Valid | Consumed → Revoked` with its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenState {
+    /// Not used yet.
+    Valid,
+    /// Rotated at this time: presented again, it is reuse (OAuth 2.1 §4.3.1).
+    Consumed { at: i64 },
+    /// Revoked at this time, with its family.
+    Revoked { at: i64 },
+}
+
+impl RefreshTokenState {
+    /// From the row's timestamps; revocation wins over use.
+    pub fn from_times(used_at: Option<i64>, revoked_at: Option<i64>) -> RefreshTokenState {
+        match (used_at, revoked_at) {
+            (_, Some(at)) => RefreshTokenState::Revoked { at },
+            (Some(at), None) => RefreshTokenState::Consumed { at },
+            (None, None) => RefreshTokenState::Valid,
+        }
+    }
+}
+
+/// Where a refresh token family (one grant, rotated many times) stands: `Active → Revoked`,
+/// never back. Every use of any token of the family checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyState {
+    Active,
+    Revoked { at: i64 },
+}
+
+/// A refresh token as stored (by hash), with the state of its family.
 #[derive(Debug, Clone)]
 pub struct StoredRefreshToken {
     pub id: uuid::Uuid,
@@ -151,8 +182,43 @@ pub struct StoredRefreshToken {
     /// What a token refreshed from it carries: sub, scope, aud, act, ...
     pub claims: serde_json::Map<String, serde_json::Value>,
     pub expires_at: i64,
-    pub used: bool,
-    pub revoked: bool,
+    pub state: RefreshTokenState,
+    pub family: FamilyState,
+    /// The family's absolute end.
+    pub family_expires_at: i64,
+}
+
+impl StoredRefreshToken {
+    /// Usable now: valid itself, in a live family, neither expired.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.state == RefreshTokenState::Valid && self.family_is_live(now) && now < self.expires_at
+    }
+
+    /// Its family is neither revoked nor past its end.
+    pub fn family_is_live(&self, now: i64) -> bool {
+        self.family == FamilyState::Active && now < self.family_expires_at
+    }
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: [u8; 32],
+    pub client_id: crate::model::client::ClientId,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// The outcome of a rotation or of joining a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The new token is stored (and the old one, if any, consumed).
+    Done,
+    /// The old token was already consumed or revoked: reuse.
+    Reused,
+    /// The family is revoked or over: nothing was written.
+    FamilyEnded,
 }
 
 #[cfg(test)]

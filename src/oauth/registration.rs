@@ -312,23 +312,6 @@ async fn admit<'r>(
     }
 }
 
-/// Spends one use of an initial access token.
-async fn spend(state: &AppState, tenant: &Tenant, token: &str) -> Result<(), OAuthError> {
-    let now = state.clock.now();
-    if state
-        .store
-        .spend_initial_access_token(tenant.id, sha256(token.as_bytes()), now)
-        .await
-        .map_err(ServiceError::from)?
-    {
-        Ok(())
-    } else {
-        Err(invalid_token(
-            "the initial access token is invalid, expired or used up",
-        ))
-    }
-}
-
 /// Dynamically registered clients ask only for scopes the tenant offers them.
 fn check_scope(tenant: &Tenant, metadata: &ClientMetadata) -> Result<(), OAuthError> {
     let offered = tenant
@@ -373,10 +356,9 @@ pub async fn register(
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
     check_scope(&tenant, &metadata)?;
     check_keys(&metadata)?;
-    if let Some(token) = token {
-        spend(&state, &tenant, token).await?;
-    }
-    let (client, issued) = clients::create(
+    // One unit of work: the token's use is spent and the client stored together, so a
+    // failure leaves the token unspent and a spent token always bought a client.
+    let (client, issued) = clients::create_spending(
         &state,
         &tenant,
         NewClient {
@@ -384,8 +366,10 @@ pub async fn register(
             policy: ClientPolicy::default(),
             dynamic: true,
         },
+        token.map(|t| sha256(t.as_bytes())),
     )
-    .await?;
+    .await?
+    .ok_or_else(|| invalid_token("the initial access token is invalid, expired or used up"))?;
     let mut body = client_information(&state, &tenant, &client, &issued);
     // RFC 7591 §3.2.1: the software statement comes back as sent.
     if let (Some(statement), Value::Object(map)) = (statement, &mut body) {

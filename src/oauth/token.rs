@@ -107,6 +107,12 @@ pub const SUPPORTED_GRANTS: &[GrantType] = &[
     GrantType::TokenExchange,
 ];
 
+/// The most scope `client` may be granted by any grant now: its registered scope (none
+/// registered: nothing). Client credentials, refresh and token exchange share it.
+pub fn scope_ceiling(client: &Client) -> Scope {
+    client.metadata.scope.clone().unwrap_or_default()
+}
+
 /// Parses a requested scope and checks it against what may be granted (RFC 6749 §3.3);
 /// without a request, `allowed` is granted.
 pub fn granted_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {

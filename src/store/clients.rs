@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::{with_conn, with_tx};
-use super::schema::{access_tokens, api_keys, clients, refresh_tokens};
+use super::db::{with_conn, with_tx, with_tx_conn};
+use super::schema::{api_keys, clients};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::client::{Client, ClientId};
@@ -122,16 +122,32 @@ impl Store {
             .await
     }
 
-    /// Stores a new client; a taken client_id is a [`StoreError::Conflict`].
-    pub async fn insert_client(&self, tenant: TenantId, client: &Client) -> Result<(), StoreError> {
+    /// Stores a new client; a taken client_id is a [`StoreError::Conflict`]. With `spend`
+    /// (an initial access token's digest and the time), one use of that token is spent in the
+    /// same transaction (RFC 7591 §3): `Ok(false)` when it cannot be, and nothing is stored.
+    pub async fn insert_client(
+        &self,
+        tenant: TenantId,
+        client: &Client,
+        spend: Option<([u8; 32], i64)>,
+    ) -> Result<bool, StoreError> {
         let row = ClientRow::new(DbId(uuid::Uuid::now_v7()), tenant, client)?;
         self.db
-            .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::insert_into(clients::table)
-                    .values(&row)
-                    .execute(c)
-                    .await)?;
-                Ok(())
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    if let Some((token_hash, now)) = spend
+                        && !tx
+                            .spend_initial_access_token(tenant, token_hash, now)
+                            .await?
+                    {
+                        return Ok(false);
+                    }
+                    with_tx_conn!(&mut tx, |c| diesel::insert_into(clients::table)
+                        .values(&row)
+                        .execute(c)
+                        .await)?;
+                    Ok(true)
+                })
             })
             .await
     }
@@ -169,9 +185,10 @@ impl Store {
             .await
     }
 
-    /// Deletes a client and what it holds (opaque access tokens, refresh tokens, service-account
-    /// API keys) in one transaction (RFC 7592 §2.3: its grants are invalidated too). Returns
-    /// whether it existed.
+    /// Deletes a client and what it holds in one transaction (RFC 7592 §2.3: its grants are
+    /// invalidated too). Its opaque access tokens, refresh tokens and families go by the
+    /// `(tenant_id, client_id)` foreign keys' cascade; service-account API keys (whose owner
+    /// may be a user instead) explicitly. Returns whether it existed.
     pub async fn delete_client(
         &self,
         tenant: TenantId,
@@ -181,20 +198,6 @@ impl Store {
         self.db
             .run(move |mut conn| async move {
                 let n = with_tx!(&mut conn, |c| {
-                    diesel::delete(
-                        access_tokens::table
-                            .filter(access_tokens::tenant_id.eq(tenant.db()))
-                            .filter(access_tokens::client_id.eq(&client_id)),
-                    )
-                    .execute(c)
-                    .await?;
-                    diesel::delete(
-                        refresh_tokens::table
-                            .filter(refresh_tokens::tenant_id.eq(tenant.db()))
-                            .filter(refresh_tokens::client_id.eq(&client_id)),
-                    )
-                    .execute(c)
-                    .await?;
                     diesel::delete(
                         api_keys::table
                             .filter(api_keys::tenant_id.eq(tenant.db()))

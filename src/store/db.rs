@@ -84,6 +84,35 @@ macro_rules! with_tx {
 }
 pub(crate) use with_tx;
 
+/// A connection borrowed for a unit of work, inside a transaction (see
+/// [`crate::store::Store::transaction`]). Store operations written against it run in or out
+/// of a transaction alike, with one query text for both backends ([`with_tx_conn`]).
+pub enum Tx<'c> {
+    Pg(&'c mut AsyncPgConnection),
+    Sqlite(&'c mut SqliteConn),
+}
+
+/// Like [`with_conn`], for a [`Tx`].
+macro_rules! with_tx_conn {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::store::db::Tx::Pg(conn) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut **conn;
+                $body
+            }
+            $crate::store::db::Tx::Sqlite(conn) => {
+                let $c: &mut $crate::store::db::SqliteConn = &mut **conn;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_tx_conn;
+
+/// What a unit of work returns: a boxed future borrowing the transaction.
+pub type TxFuture<'a, T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
 /// The database pool.
 #[derive(Clone)]
 pub enum Db {
@@ -158,6 +187,32 @@ impl Db {
         tokio::spawn(async move { work(db.get().await?).await })
             .await
             .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+impl Db {
+    /// Runs `work` in one transaction (a write transaction on SQLite, `BEGIN IMMEDIATE`),
+    /// inside [`Db::run`]'s detached task, so its cancellation safety holds. An `Err` from
+    /// `work` rolls everything back; an `Ok` commits.
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'a> FnOnce(Tx<'a>) -> TxFuture<'a, T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |mut conn| async move {
+            match &mut conn {
+                DbConn::Pg(obj) => {
+                    let conn: &mut AsyncPgConnection = obj;
+                    AsyncConnection::transaction(conn, async move |c| work(Tx::Pg(c)).await).await
+                }
+                DbConn::Sqlite(obj) => {
+                    let conn: &mut SqliteConn = obj;
+                    conn.immediate_transaction(async move |c| work(Tx::Sqlite(c)).await)
+                        .await
+                }
+            }
+        })
+        .await
     }
 }
 

@@ -118,6 +118,21 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::store::types::sql::DbUuid;
 
+    refresh_families (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        client_id -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        rotated_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
     api_keys (id) {
         id -> DbUuid,
         tenant_id -> DbUuid,
@@ -145,5 +160,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
     revoked_tokens,
     refresh_tokens,
+    refresh_families,
     api_keys,
 );

@@ -8,12 +8,17 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::db::{Db, DbConn, with_conn};
-use super::schema::{access_tokens, initial_access_tokens, refresh_tokens, revoked_tokens};
+use super::db::{Db, DbConn, Tx, with_conn, with_tx_conn};
+use super::schema::{
+    access_tokens, initial_access_tokens, refresh_families, refresh_tokens, revoked_tokens,
+};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::client::ClientId;
-use crate::model::token::{InitialAccessToken, StoredAccessToken, StoredRefreshToken};
+use crate::model::token::{
+    FamilyState, InitialAccessToken, NewRefreshToken, RefreshTokenState, Rotation,
+    StoredAccessToken, StoredRefreshToken,
+};
 
 type Claims = serde_json::Map<String, serde_json::Value>;
 
@@ -47,6 +52,18 @@ struct AccessTokenRow {
     claims: DbJson,
     expires_at: i64,
     revoked_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_families)]
+struct FamilyRow {
+    id: DbId,
+    tenant_id: DbId,
+    client_id: String,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    rotated_at: Option<i64>,
+    created_at: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -224,42 +241,7 @@ impl Store {
             .await
     }
 
-    /// Stores a refresh token by its digest.
-    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
-    pub async fn insert_refresh_token(
-        &self,
-        tenant: TenantId,
-        token_hash: [u8; 32],
-        family_id: uuid::Uuid,
-        client_id: &ClientId,
-        claims: Claims,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let row = RefreshTokenRow {
-            id: DbId(uuid::Uuid::now_v7()),
-            tenant_id: tenant.db(),
-            token_hash: token_hash.to_vec(),
-            family_id: DbId(family_id),
-            client_id: client_id.as_str().to_owned(),
-            claims: DbJson(serde_json::Value::Object(claims)),
-            expires_at,
-            used_at: None,
-            revoked_at: None,
-            created_at: now,
-        };
-        self.db
-            .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::insert_into(refresh_tokens::table)
-                    .values(&row)
-                    .execute(c)
-                    .await)?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// A refresh token of `tenant` by digest.
+    /// A refresh token of `tenant` by digest, with its family's state.
     pub async fn refresh_token(
         &self,
         tenant: TenantId,
@@ -267,23 +249,32 @@ impl Store {
     ) -> Result<Option<StoredRefreshToken>, StoreError> {
         self.db
             .run(move |mut conn| async move {
-                let row: Option<RefreshTokenRow> =
+                let row: Option<(RefreshTokenRow, FamilyRow)> =
                     with_conn!(&mut conn, |c| refresh_tokens::table
+                        .inner_join(
+                            refresh_families::table.on(refresh_families::id
+                                .eq(refresh_tokens::family_id)
+                                .and(refresh_families::tenant_id.eq(refresh_tokens::tenant_id))),
+                        )
                         .filter(refresh_tokens::tenant_id.eq(tenant.db()))
                         .filter(refresh_tokens::token_hash.eq(token_hash.as_slice()))
-                        .select(RefreshTokenRow::as_select())
+                        .select((RefreshTokenRow::as_select(), FamilyRow::as_select()))
                         .first(c)
                         .await
                         .optional())?;
-                row.map(|r| {
+                row.map(|(r, f)| {
                     Ok(StoredRefreshToken {
                         id: r.id.0,
                         family_id: r.family_id.0,
                         client_id: client_of(&r.client_id)?,
                         claims: claims_of(r.claims)?,
                         expires_at: r.expires_at,
-                        used: r.used_at.is_some(),
-                        revoked: r.revoked_at.is_some(),
+                        state: RefreshTokenState::from_times(r.used_at, r.revoked_at),
+                        family: match f.revoked_at {
+                            Some(at) => FamilyState::Revoked { at },
+                            None => FamilyState::Active,
+                        },
+                        family_expires_at: f.expires_at,
                     })
                 })
                 .transpose()
@@ -291,49 +282,152 @@ impl Store {
             .await
     }
 
-    /// Marks a refresh token used, once: true only for the one caller that did (single use is
-    /// one conditional UPDATE, never read-then-write).
-    pub async fn use_refresh_token(
+    /// Starts a family with its first token, in one transaction. The family ends at
+    /// `family_expires_at` however often it rotates.
+    pub async fn start_refresh_family(
         &self,
         tenant: TenantId,
-        id: uuid::Uuid,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+        family_id: uuid::Uuid,
+        family_expires_at: i64,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError> {
         self.db
-            .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| diesel::update(
-                    refresh_tokens::table
-                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
-                        .filter(refresh_tokens::id.eq(DbId(id)))
-                        .filter(refresh_tokens::used_at.is_null())
-                        .filter(refresh_tokens::revoked_at.is_null())
-                )
-                .set(refresh_tokens::used_at.eq(now))
-                .execute(c)
-                .await)?;
-                Ok(n > 0)
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let family = FamilyRow {
+                        id: DbId(family_id),
+                        tenant_id: tenant.db(),
+                        client_id: token.client_id.as_str().to_owned(),
+                        expires_at: family_expires_at,
+                        revoked_at: None,
+                        rotated_at: None,
+                        created_at: token.created_at,
+                    };
+                    with_tx_conn!(&mut tx, |c| diesel::insert_into(refresh_families::table)
+                        .values(&family)
+                        .execute(c)
+                        .await)?;
+                    tx.insert_refresh_token(tenant, family_id, &token).await
+                })
             })
             .await
     }
 
-    /// Undoes [`Store::use_refresh_token`] when the tokens it was spent for could not be issued,
-    /// so the client's retry is not taken for reuse.
-    pub async fn unuse_refresh_token(
+    /// Adds a token to a live family (token exchange), or reports it ended.
+    pub async fn join_refresh_family(
         &self,
         tenant: TenantId,
-        id: uuid::Uuid,
-    ) -> Result<(), StoreError> {
+        family_id: uuid::Uuid,
+        token: NewRefreshToken,
+    ) -> Result<Rotation, StoreError> {
+        self.db
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    if !tx
+                        .lock_live_family(tenant, family_id, token.created_at)
+                        .await?
+                    {
+                        return Ok(Rotation::FamilyEnded);
+                    }
+                    tx.insert_refresh_token(tenant, family_id, &token).await?;
+                    Ok(Rotation::Done)
+                })
+            })
+            .await
+    }
+
+    /// Rotates a refresh token (OAuth 2.1 §4.3.1) as one unit of work: the family's row is
+    /// locked and checked live, the old token consumed (once: a conditional update), the new
+    /// one stored. A revocation racing it waits for the family's lock, so it either ends the
+    /// family before (nothing is written) or after (the new token dies with it).
+    pub async fn rotate_refresh_token(
+        &self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+        old: uuid::Uuid,
+        token: NewRefreshToken,
+    ) -> Result<Rotation, StoreError> {
+        self.db
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let now = token.created_at;
+                    if !tx.lock_live_family(tenant, family_id, now).await? {
+                        return Ok(Rotation::FamilyEnded);
+                    }
+                    let spent = with_tx_conn!(&mut tx, |c| diesel::update(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                            .filter(refresh_tokens::id.eq(DbId(old)))
+                            .filter(refresh_tokens::family_id.eq(DbId(family_id)))
+                            .filter(refresh_tokens::used_at.is_null())
+                            .filter(refresh_tokens::revoked_at.is_null())
+                    )
+                    .set(refresh_tokens::used_at.eq(now))
+                    .execute(c)
+                    .await)?;
+                    if spent == 0 {
+                        return Ok(Rotation::Reused);
+                    }
+                    tx.insert_refresh_token(tenant, family_id, &token).await?;
+                    Ok(Rotation::Done)
+                })
+            })
+            .await
+    }
+
+    /// Revokes a family and every token in it, in one transaction. Returns whether the family
+    /// was live.
+    pub async fn revoke_refresh_family(
+        &self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let n = with_tx_conn!(&mut tx, |c| diesel::update(
+                        refresh_families::table
+                            .filter(refresh_families::tenant_id.eq(tenant.db()))
+                            .filter(refresh_families::id.eq(DbId(family_id)))
+                            .filter(refresh_families::revoked_at.is_null())
+                    )
+                    .set(refresh_families::revoked_at.eq(now))
+                    .execute(c)
+                    .await)?;
+                    with_tx_conn!(&mut tx, |c| diesel::update(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                            .filter(refresh_tokens::family_id.eq(DbId(family_id)))
+                            .filter(refresh_tokens::revoked_at.is_null())
+                    )
+                    .set(refresh_tokens::revoked_at.eq(now))
+                    .execute(c)
+                    .await)?;
+                    Ok(n > 0)
+                })
+            })
+            .await
+    }
+
+    /// Whether a refresh token family is revoked or gone (a purged or deleted family ends
+    /// what it issued too).
+    pub async fn is_family_revoked(
+        &self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
         self.db
             .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::update(
-                    refresh_tokens::table
-                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
-                        .filter(refresh_tokens::id.eq(DbId(id)))
-                )
-                .set(refresh_tokens::used_at.eq(None::<i64>))
-                .execute(c)
-                .await)?;
-                Ok(())
+                let revoked: Option<Option<i64>> =
+                    with_conn!(&mut conn, |c| refresh_families::table
+                        .filter(refresh_families::tenant_id.eq(tenant.db()))
+                        .filter(refresh_families::id.eq(DbId(family_id)))
+                        .select(refresh_families::revoked_at)
+                        .first(c)
+                        .await
+                        .optional())?;
+                Ok(revoked.is_none_or(|at| at.is_some()))
             })
             .await
     }
@@ -354,49 +448,6 @@ impl Store {
                         token_hash.to_vec(),
                         now
                     ))
-                    .count()
-                    .get_result(c)
-                    .await)?;
-                Ok(n > 0)
-            })
-            .await
-    }
-
-    /// Revokes every refresh token of a family. Returns how many were live.
-    pub async fn revoke_refresh_family(
-        &self,
-        tenant: TenantId,
-        family_id: uuid::Uuid,
-        now: i64,
-    ) -> Result<usize, StoreError> {
-        self.db
-            .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| diesel::update(
-                    refresh_tokens::table
-                        .filter(refresh_tokens::tenant_id.eq(tenant.db()))
-                        .filter(refresh_tokens::family_id.eq(DbId(family_id)))
-                        .filter(refresh_tokens::revoked_at.is_null())
-                )
-                .set(refresh_tokens::revoked_at.eq(now))
-                .execute(c)
-                .await)?;
-                Ok(n)
-            })
-            .await
-    }
-
-    /// Whether a refresh token family was revoked (any of its tokens is marked revoked).
-    pub async fn is_family_revoked(
-        &self,
-        tenant: TenantId,
-        family_id: uuid::Uuid,
-    ) -> Result<bool, StoreError> {
-        self.db
-            .run(move |mut conn| async move {
-                let n: i64 = with_conn!(&mut conn, |c| refresh_tokens::table
-                    .filter(refresh_tokens::tenant_id.eq(tenant.db()))
-                    .filter(refresh_tokens::family_id.eq(DbId(family_id)))
-                    .filter(refresh_tokens::revoked_at.is_not_null())
                     .count()
                     .get_result(c)
                     .await)?;
@@ -496,20 +547,11 @@ impl Store {
         token_hash: [u8; 32],
         now: i64,
     ) -> Result<bool, StoreError> {
-        use initial_access_tokens::dsl as t;
         self.db
-            .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| diesel::update(
-                    t::initial_access_tokens.filter(live_initial_access_token(
-                        tenant.db(),
-                        token_hash.to_vec(),
-                        now
-                    ))
+            .transaction(move |mut tx| {
+                Box::pin(
+                    async move { tx.spend_initial_access_token(tenant, token_hash, now).await },
                 )
-                .set(t::uses_left.eq(t::uses_left - 1))
-                .execute(c)
-                .await)?;
-                Ok(n > 0)
             })
             .await
     }
@@ -537,6 +579,13 @@ impl Store {
                     )
                     .execute(c)
                     .await?;
+                    // A family over for `grace` takes its remaining rows along (cascade).
+                    n += diesel::delete(
+                        refresh_families::table
+                            .filter(refresh_families::expires_at.lt(now.saturating_sub(grace))),
+                    )
+                    .execute(c)
+                    .await?;
                     n += diesel::delete(
                         initial_access_tokens::table.filter(
                             initial_access_tokens::expires_at
@@ -550,6 +599,71 @@ impl Store {
                 })
             })
             .await
+    }
+}
+
+impl Tx<'_> {
+    /// Spends one use of a live initial access token (one conditional update).
+    pub(super) async fn spend_initial_access_token(
+        &mut self,
+        tenant: TenantId,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use initial_access_tokens::dsl as t;
+        let n = with_tx_conn!(self, |c| diesel::update(t::initial_access_tokens.filter(
+            live_initial_access_token(tenant.db(), token_hash.to_vec(), now)
+        ))
+        .set(t::uses_left.eq(t::uses_left - 1))
+        .execute(c)
+        .await)?;
+        Ok(n > 0)
+    }
+
+    /// Locks a family's row for the rest of the transaction if it is live (not revoked, not
+    /// over): concurrent rotations and revocations of the family queue behind it.
+    async fn lock_live_family(
+        &mut self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_tx_conn!(self, |c| diesel::update(
+            refresh_families::table
+                .filter(refresh_families::tenant_id.eq(tenant.db()))
+                .filter(refresh_families::id.eq(DbId(family_id)))
+                .filter(refresh_families::revoked_at.is_null())
+                .filter(refresh_families::expires_at.gt(now))
+        )
+        .set(refresh_families::rotated_at.eq(now))
+        .execute(c)
+        .await)?;
+        Ok(n > 0)
+    }
+
+    async fn insert_refresh_token(
+        &mut self,
+        tenant: TenantId,
+        family_id: uuid::Uuid,
+        token: &NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        let row = RefreshTokenRow {
+            id: DbId(uuid::Uuid::now_v7()),
+            tenant_id: tenant.db(),
+            token_hash: token.token_hash.to_vec(),
+            family_id: DbId(family_id),
+            client_id: token.client_id.as_str().to_owned(),
+            claims: DbJson(serde_json::Value::Object(token.claims.clone())),
+            expires_at: token.expires_at,
+            used_at: None,
+            revoked_at: None,
+            created_at: token.created_at,
+        };
+        with_tx_conn!(self, |c| diesel::insert_into(refresh_tokens::table)
+            .values(&row)
+            .execute(c)
+            .await)?;
+        Ok(())
     }
 }
 

@@ -56,7 +56,7 @@ async fn tenant_and_key_commands_work_with_json(backend: Backend) {
     let migrated = json(&run(&data, &["migrate", "--json"]));
     assert_eq!(
         migrated["applied"].as_array().unwrap().len(),
-        2,
+        3,
         "a fresh database is migrated"
     );
     let early = run(&data, &["keys", "rotate", "--tenant", "default"]);

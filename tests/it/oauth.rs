@@ -3,6 +3,7 @@
 mod client_auth;
 mod interop;
 mod introspection;
+mod refresh_token;
 mod registration;
 mod relying_party;
 mod revocation;

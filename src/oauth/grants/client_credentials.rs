@@ -6,7 +6,7 @@ use crate::model::Tenant;
 use crate::model::client::Client;
 use crate::oauth::access_token::{self, TokenSpec};
 use crate::oauth::params::Params;
-use crate::oauth::token::{TokenResponse, audience, granted_scope};
+use crate::oauth::token::{TokenResponse, audience, granted_scope, scope_ceiling};
 
 pub async fn grant(
     state: &AppState,
@@ -14,7 +14,7 @@ pub async fn grant(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let allowed = client.metadata.scope.clone().unwrap_or_default();
+    let allowed = scope_ceiling(client);
     let scope = granted_scope(params.get("scope"), &allowed)?;
     let audience = audience(state, tenant, client, params.all("resource"), &[])?;
     // The client acts on its own behalf: it is the subject (RFC 9068 §2.2).

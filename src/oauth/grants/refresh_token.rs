@@ -8,10 +8,12 @@ use crate::crypto::{random_token, sha256};
 use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::model::Tenant;
 use crate::model::client::{Client, ClientId};
-use crate::model::token::{Scope, StoredRefreshToken};
+use crate::model::token::{
+    NewRefreshToken, RefreshTokenState, Rotation, Scope, StoredRefreshToken,
+};
 use crate::oauth::access_token::{self, TokenSpec};
 use crate::oauth::params::Params;
-use crate::oauth::token::{TokenResponse, granted_scope};
+use crate::oauth::token::{TokenResponse, granted_scope, scope_ceiling};
 
 /// What a refresh token grants again: stored with it, copied into each token refreshed from it.
 #[derive(Debug, Clone)]
@@ -20,16 +22,11 @@ pub struct RefreshGrant {
     pub scope: Scope,
     pub audience: Vec<String>,
     pub act: Option<Value>,
-    /// When the family ends, however often it is rotated (set at the first issue).
-    pub family_expires_at: Option<i64>,
 }
 
 impl RefreshGrant {
     fn to_claims(&self) -> Map<String, Value> {
         let mut claims = Map::new();
-        if let Some(exp) = self.family_expires_at {
-            claims.insert("family_exp".into(), exp.into());
-        }
         claims.insert("sub".into(), self.sub.clone().into());
         claims.insert("scope".into(), self.scope.to_string().into());
         claims.insert("aud".into(), json!(self.audience));
@@ -39,7 +36,7 @@ impl RefreshGrant {
         claims
     }
 
-    fn from_claims(claims: &Map<String, Value>) -> Option<RefreshGrant> {
+    pub fn from_claims(claims: &Map<String, Value>) -> Option<RefreshGrant> {
         Some(RefreshGrant {
             sub: claims.get("sub")?.as_str()?.to_owned(),
             scope: Scope::parse(claims.get("scope")?.as_str()?).ok()?,
@@ -50,54 +47,141 @@ impl RefreshGrant {
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect(),
             act: claims.get("act").cloned(),
-            family_expires_at: claims.get("family_exp").and_then(Value::as_i64),
         })
     }
 }
 
-fn ttl(state: &AppState, client: &Client) -> u64 {
+/// The refresh token lifetime for `client`.
+pub fn ttl(state: &AppState, client: &Client) -> u64 {
     client
         .policy
         .refresh_token_ttl_secs
         .unwrap_or(state.settings.oauth.refresh_token_ttl_secs)
 }
 
-/// Issues a refresh token in `family` (a new family when `None`).
-pub async fn issue(
+/// A new refresh token for `grant`, expiring at its own lifetime or `end`, whichever is
+/// first: a rotated token never outlives its family.
+fn mint(
+    state: &AppState,
+    client: &Client,
+    grant: &RefreshGrant,
+    end: i64,
+) -> (String, NewRefreshToken) {
+    let token = random_token::<32>();
+    let now = state.clock.now();
+    let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
+    let new = NewRefreshToken {
+        token_hash: sha256(token.as_bytes()),
+        client_id: client.client_id.clone(),
+        claims: grant.to_claims(),
+        expires_at: own.min(end),
+        created_at: now,
+    };
+    (token, new)
+}
+
+/// Issues the first token of a new family, which ends after the client's refresh lifetime
+/// or at `end`, whichever is first. Returns the token and its family.
+pub async fn start_family(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
     grant: &RefreshGrant,
-    family: Option<uuid::Uuid>,
-) -> Result<String, ServiceError> {
-    let token = random_token::<32>();
-    let now = state.clock.now();
-    let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
-    // A rotated token never outlives its family: rotation is not a way to live forever.
-    let family_exp = grant.family_expires_at.unwrap_or(own);
-    let exp = own.min(family_exp);
-    let grant = RefreshGrant {
-        family_expires_at: Some(family_exp),
-        ..grant.clone()
-    };
+    end: Option<i64>,
+) -> Result<(String, uuid::Uuid), ServiceError> {
+    let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
+    let family = uuid::Uuid::now_v7();
+    let family_end = new.expires_at;
     state
         .store
-        .insert_refresh_token(
-            tenant.id,
-            sha256(token.as_bytes()),
-            family.unwrap_or_else(uuid::Uuid::now_v7),
-            &client.client_id,
-            grant.to_claims(),
-            exp,
-            now,
-        )
+        .start_refresh_family(tenant.id, family, family_end, new)
         .await?;
-    Ok(token)
+    Ok((token, family))
 }
 
-/// The stored refresh token `token` of this tenant if it is live (not used, revoked or
-/// expired).
+/// Adds a token carrying `grant` to a live `family` (token exchange of an access token that
+/// came from it), expiring at the earlier of its lifetime and `end`. `None`: the family ended.
+pub async fn join_family(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    family: uuid::Uuid,
+    grant: &RefreshGrant,
+    end: Option<i64>,
+) -> Result<Option<String>, ServiceError> {
+    let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
+    Ok(
+        match state
+            .store
+            .join_refresh_family(tenant.id, family, new)
+            .await?
+        {
+            Rotation::Done => Some(token),
+            Rotation::Reused | Rotation::FamilyEnded => None,
+        },
+    )
+}
+
+/// Rotates `stored` into a new token of its family carrying `grant` (one unit of work, see
+/// [`crate::store::Store::rotate_refresh_token`]). A reused token revokes the family.
+/// `Ok(Err(why))`: refused, nothing issued.
+pub async fn rotate(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    stored: &StoredRefreshToken,
+    grant: &RefreshGrant,
+) -> Result<Result<String, &'static str>, ServiceError> {
+    let (token, new) = mint(state, client, grant, stored.family_expires_at);
+    let outcome = state
+        .store
+        .rotate_refresh_token(tenant.id, stored.family_id, stored.id, new)
+        .await?;
+    Ok(match outcome {
+        Rotation::Done => Ok(token),
+        Rotation::Reused => {
+            reuse_detected(state, tenant, client, stored).await?;
+            Err("the refresh token is invalid")
+        }
+        Rotation::FamilyEnded => Err("the refresh token is invalid"),
+    })
+}
+
+/// The stored refresh token `token` of this tenant if it is live (valid, in a live family,
+/// not expired).
 pub async fn inspect(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<Option<StoredRefreshToken>, ServiceError> {
+    Ok(lookup(state, tenant, token)
+        .await?
+        .filter(|t| t.is_live(state.clock.now())))
+}
+
+/// A refresh token presented by `client` outside the refresh grant (token exchange): live
+/// and its own, or nothing. A consumed one is reuse, as at the token endpoint: the family is
+/// revoked.
+pub async fn presented(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    token: &str,
+) -> Result<Option<StoredRefreshToken>, ServiceError> {
+    let Some(stored) = lookup(state, tenant, token).await? else {
+        return Ok(None);
+    };
+    if stored.client_id != client.client_id {
+        return Ok(None);
+    }
+    if matches!(stored.state, RefreshTokenState::Consumed { .. }) {
+        reuse_detected(state, tenant, client, &stored).await?;
+        return Ok(None);
+    }
+    Ok(stored.is_live(state.clock.now()).then_some(stored))
+}
+
+async fn lookup(
     state: &AppState,
     tenant: &Tenant,
     token: &str,
@@ -105,11 +189,10 @@ pub async fn inspect(
     if token.len() > 512 {
         return Ok(None);
     }
-    let stored = state
+    Ok(state
         .store
         .refresh_token(tenant.id, sha256(token.as_bytes()))
-        .await?;
-    Ok(stored.filter(|t| !t.used && !t.revoked && state.clock.now() < t.expires_at))
+        .await?)
 }
 
 /// Revokes a refresh token of `client` and its family. `Ok(None)`: no such token;
@@ -120,14 +203,7 @@ pub async fn revoke(
     token: &str,
     client: &ClientId,
 ) -> Result<Option<bool>, ServiceError> {
-    if token.len() > 512 {
-        return Ok(None);
-    }
-    let Some(stored) = state
-        .store
-        .refresh_token(tenant.id, sha256(token.as_bytes()))
-        .await?
-    else {
+    let Some(stored) = lookup(state, tenant, token).await? else {
         return Ok(None);
     };
     if &stored.client_id != client {
@@ -144,20 +220,72 @@ fn invalid_grant(why: &str) -> OAuthError {
     OAuthError::code(ErrorCode::InvalidGrant, why)
 }
 
-/// A used token came back: revoke its family (it leaked) and refuse.
-async fn reused(
+/// A consumed token came back: it leaked, so its family is revoked.
+async fn reuse_detected(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
     stored: &StoredRefreshToken,
-    now: i64,
-) -> Result<OAuthError, ServiceError> {
-    let revoked = state
+) -> Result<(), ServiceError> {
+    let was_live = state
         .store
-        .revoke_refresh_family(tenant.id, stored.family_id, now)
+        .revoke_refresh_family(tenant.id, stored.family_id, state.clock.now())
         .await?;
-    tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
-    Ok(invalid_grant("the refresh token is invalid"))
+    tracing::warn!(client_id = %client.client_id, was_live, "refresh token reused: family revoked");
+    Ok(())
+}
+
+/// The audiences `client` may address now: its configured resources, or the issuer.
+pub fn current_audiences(state: &AppState, tenant: &Tenant, client: &Client) -> Vec<String> {
+    if client.policy.resources.is_empty() {
+        vec![state.settings.issuer(&tenant.slug)]
+    } else {
+        client.policy.resources.clone()
+    }
+}
+
+/// The audience of a token derived from a grant: the requested resources, each among
+/// `granted` (RFC 8707 §2.2), or else all of `granted`; and in both cases only what the
+/// client may address now.
+pub fn narrowed_audience(
+    requested: &[String],
+    granted: &[String],
+    current: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    let target_error = |why: String| OAuthError::code(ErrorCode::InvalidTarget, why);
+    let clip = |r: &str| r.chars().take(100).collect::<String>();
+    if requested.is_empty() {
+        let kept: Vec<String> = granted
+            .iter()
+            .filter(|a| current.contains(a))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return Err(target_error(
+                "none of the granted resources may be addressed by this client any more".into(),
+            ));
+        }
+        return Ok(kept);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in requested {
+        if !granted.contains(r) {
+            return Err(target_error(format!(
+                "'{}' was not part of the original grant",
+                clip(r)
+            )));
+        }
+        if !current.contains(r) {
+            return Err(target_error(format!(
+                "'{}' is not a resource this client may request",
+                clip(r)
+            )));
+        }
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// `grant_type=refresh_token`.
@@ -168,16 +296,7 @@ pub async fn grant(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let raw = params.required("refresh_token")?;
-    let stored = if raw.len() > 512 {
-        None
-    } else {
-        state
-            .store
-            .refresh_token(tenant.id, sha256(raw.as_bytes()))
-            .await
-            .map_err(ServiceError::from)?
-    };
-    let Some(stored) = stored else {
+    let Some(stored) = lookup(state, tenant, raw).await? else {
         return Err(invalid_grant("the refresh token is invalid"));
     };
     // RFC 6749 §6: the token must have been issued to the authenticated client.
@@ -185,49 +304,34 @@ pub async fn grant(
         return Err(invalid_grant("the refresh token is invalid"));
     }
     let now = state.clock.now();
-    if stored.revoked || stored.expires_at <= now {
+    // The family's state, not only the row's: a token of a revoked family is dead however
+    // it was written.
+    if !stored.family_is_live(now) || stored.expires_at <= now {
         return Err(invalid_grant("the refresh token is invalid"));
     }
-    if stored.used {
-        return Err(reused(state, tenant, client, &stored, now).await?);
+    match stored.state {
+        RefreshTokenState::Valid => {}
+        RefreshTokenState::Revoked { .. } => {
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
+        RefreshTokenState::Consumed { .. } => {
+            reuse_detected(state, tenant, client, &stored).await?;
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
     }
     // The request is checked before the token is spent, so a malformed request does not burn
     // the grant and make the client's retry look like reuse.
     let original = RefreshGrant::from_claims(&stored.claims)
         .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
-    // the client may hold now.
-    let mut allowed = original.scope.clone();
-    if let Some(client_scope) = &client.metadata.scope {
-        allowed = allowed.intersection(client_scope);
-    }
+    // the client may be granted now.
+    let allowed = original.scope.intersection(&scope_ceiling(client));
     let scope = granted_scope(params.get("scope"), &allowed)?;
-    // RFC 8707 §2.2: resources on refresh must be among those originally granted.
-    let requested = params.all("resource");
-    let audience = if requested.is_empty() {
-        original.audience.clone()
-    } else {
-        if let Some(extra) = requested.iter().find(|r| !original.audience.contains(r)) {
-            return Err(OAuthError::code(
-                ErrorCode::InvalidTarget,
-                format!(
-                    "'{}' was not part of the original grant",
-                    extra.chars().take(100).collect::<String>()
-                ),
-            ));
-        }
-        requested.to_vec()
-    };
-    // OAuth 2.1 §4.3.1: a rotated token presented again revokes the family. Single use is one
-    // conditional update: of two racing requests, one wins and the other counts as reuse.
-    if !state
-        .store
-        .use_refresh_token(tenant.id, stored.id, now)
-        .await
-        .map_err(ServiceError::from)?
-    {
-        return Err(reused(state, tenant, client, &stored, now).await?);
-    }
+    let audience = narrowed_audience(
+        params.all("resource"),
+        &original.audience,
+        &current_audiences(state, tenant, client),
+    )?;
     let spec = TokenSpec {
         act: original.act.clone(),
         family: Some(stored.family_id),
@@ -240,22 +344,12 @@ pub async fn grant(
             audience,
         )
     };
-    let issued = async {
-        let access = access_token::issue(state, tenant, &spec).await?;
-        let refresh = issue(state, tenant, client, &original, Some(stored.family_id)).await?;
-        Ok::<_, ServiceError>((access, refresh))
-    }
-    .await;
-    let (issued, refresh_token) = match issued {
-        Ok(both) => both,
-        Err(e) => {
-            // Nothing was handed out: the token stays usable for the client's retry.
-            if let Err(undo) = state.store.unuse_refresh_token(tenant.id, stored.id).await {
-                tracing::warn!(error = %undo, "could not release a refresh token after a failure");
-            }
-            return Err(e.into());
-        }
-    };
+    // The access token first: if the rotation then loses a race, it is never handed out,
+    // and it names a family that reuse detection has revoked.
+    let issued = access_token::issue(state, tenant, &spec).await?;
+    let refresh_token = rotate(state, tenant, client, &stored, &original)
+        .await?
+        .map_err(invalid_grant)?;
     Ok(TokenResponse {
         refresh_token: Some(refresh_token),
         ..TokenResponse::bearer(issued, &scope)

@@ -1,6 +1,8 @@
 //! Token exchange (RFC 8693): a client trades a subject token (and for delegation an actor
-//! token) for a new token. Impersonation and delegation are each allowed only by the client's
-//! policy; the new token never carries more scope than the subject token.
+//! token) for a new token. By default a confidential client may narrow its own access or
+//! refresh tokens (scope, audience, lifetime); other subjects (impersonation) and actors
+//! (delegation) need the client's policy. The new token never carries more scope than the
+//! subject, never outlives it, and keeps its refresh family, so revoking the grant ends it.
 
 use serde_json::{Map, Value};
 
@@ -8,12 +10,12 @@ use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::jose::jwt;
 use crate::model::Tenant;
-use crate::model::client::{Client, GrantType};
-use crate::model::token::{Scope, TokenFormat, TokenType};
-use crate::oauth::access_token::{self, TokenSpec};
+use crate::model::client::{Client, ClientId, GrantType, check_resource};
+use crate::model::token::{Scope, StoredRefreshToken, TokenFormat, TokenType};
+use crate::oauth::access_token::{self, ActiveAccessToken, TokenSpec};
 use crate::oauth::grants::refresh_token::{self, RefreshGrant};
 use crate::oauth::params::Params;
-use crate::oauth::token::{TokenResponse, audience, granted_scope};
+use crate::oauth::token::{TokenResponse, audience, granted_scope, scope_ceiling};
 
 /// A validated subject or actor token.
 struct Party {
@@ -21,11 +23,31 @@ struct Party {
     scope: Option<Scope>,
     act: Option<Value>,
     may_act: Option<Value>,
+    /// The client it was issued to, for access and refresh tokens.
+    client_id: Option<ClientId>,
+    /// When it stops being valid: nothing derived from it lives longer.
+    exp: Option<i64>,
+    audience: Vec<String>,
+    /// The refresh token family (grant) it belongs to or came from.
+    family: Option<uuid::Uuid>,
+    /// The stored token, when the party is a refresh token.
+    refresh: Option<StoredRefreshToken>,
 }
 
 fn invalid(why: &str) -> OAuthError {
     // RFC 8693 §2.2.2: an invalid subject or actor token is an invalid_request.
     OAuthError::invalid_request(why)
+}
+
+fn audience_list(claims: &Map<String, Value>) -> Vec<String> {
+    match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(all)) => all
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn party(claims: &Map<String, Value>) -> Option<Party> {
@@ -37,15 +59,22 @@ fn party(claims: &Map<String, Value>) -> Option<Party> {
         },
         act: claims.get("act").cloned(),
         may_act: claims.get("may_act").cloned(),
+        client_id: None,
+        exp: claims.get("exp").and_then(Value::as_i64),
+        audience: audience_list(claims),
+        family: claims
+            .get(access_token::FAMILY_CLAIM)
+            .and_then(Value::as_str)
+            .and_then(|f| f.parse().ok()),
+        refresh: None,
     })
 }
 
-fn audience_has(claims: &Map<String, Value>, who: &str) -> bool {
-    match claims.get("aud") {
-        Some(Value::String(a)) => a == who,
-        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(who)),
-        _ => false,
-    }
+fn access_party(active: ActiveAccessToken) -> Option<Party> {
+    Some(Party {
+        client_id: active.client_id.clone(),
+        ..party(&active.claims)?
+    })
 }
 
 /// Validates a token of the stated type as one this tenant issued and still honours.
@@ -56,15 +85,25 @@ async fn validate(
     token: &str,
     kind: TokenType,
 ) -> Result<Option<Party>, ServiceError> {
-    let claims = match kind {
+    Ok(match kind {
         TokenType::AccessToken => access_token::inspect(state, tenant, token)
             .await?
-            .map(|t| t.claims),
+            .and_then(access_party),
         // A refresh token is only ever its own client's to present.
-        TokenType::RefreshToken => refresh_token::inspect(state, tenant, token)
+        TokenType::RefreshToken => refresh_token::presented(state, tenant, client, token)
             .await?
-            .filter(|t| t.client_id == client.client_id)
-            .map(|t| t.claims),
+            .and_then(|t| {
+                Some(Party {
+                    client_id: Some(t.client_id.clone()),
+                    exp: Some(t.expires_at.min(t.family_expires_at)),
+                    family: Some(t.family_id),
+                    ..party(&t.claims)?
+                })
+                .map(|p| Party {
+                    refresh: Some(t),
+                    ..p
+                })
+            }),
         // An ID token, or another JWT we signed, is exchanged only by a client it names in
         // `aud` (OIDC Core §2). Access tokens and introspection responses are not JWTs of
         // this kind: an access token goes through the access-token checks whatever it is
@@ -78,17 +117,28 @@ async fn validate(
                 Some("at+jwt" | "application/at+jwt") if kind == TokenType::Jwt => {
                     access_token::inspect(state, tenant, token)
                         .await?
-                        .map(|t| t.claims)
+                        .and_then(access_party)
                 }
                 Some("at+jwt" | "application/at+jwt")
                 | Some("token-introspection+jwt" | "application/token-introspection+jwt") => None,
                 _ => access_token::verify_own_jwt(state, tenant, token, None)
                     .await?
-                    .filter(|c| audience_has(c, client.client_id.as_str())),
+                    .filter(|c| {
+                        audience_list(c)
+                            .iter()
+                            .any(|a| a == client.client_id.as_str())
+                    })
+                    .as_ref()
+                    .and_then(party)
+                    // An ID token's `aud` is its client, not a resource to address.
+                    .map(|p| Party {
+                        audience: Vec::new(),
+                        family: None,
+                        ..p
+                    }),
             }
         }
-    };
-    Ok(claims.as_ref().and_then(party))
+    })
 }
 
 fn token_type(params: &Params, name: &str) -> Result<Option<TokenType>, OAuthError> {
@@ -107,6 +157,10 @@ fn may_act_allows(subject: &Party, actor_sub: &str) -> bool {
         None => true,
         Some(may_act) => may_act.get("sub").and_then(Value::as_str) == Some(actor_sub),
     }
+}
+
+fn unauthorized(why: &str) -> OAuthError {
+    OAuthError::code(ErrorCode::UnauthorizedClient, why)
 }
 
 pub async fn grant(
@@ -133,8 +187,7 @@ pub async fn grant(
         ));
     }
     if requested == TokenType::RefreshToken && !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::code(
-            ErrorCode::UnauthorizedClient,
+        return Err(unauthorized(
             "this client is not registered for refresh tokens",
         ));
     }
@@ -142,13 +195,14 @@ pub async fn grant(
     let subject = validate(state, tenant, client, subject_token, subject_type)
         .await?
         .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?;
-    let act = match (actor_token, actor_type) {
+    // The default policy: a client narrows its own access or refresh token. Anything else
+    // (another client's token, an ID token, an actor) is impersonation or delegation, which
+    // only the client's policy allows (RFC 8693 §1.1), with audiences from that policy.
+    let own = subject.client_id.as_ref() == Some(&client.client_id);
+    let (act, by_policy) = match (actor_token, actor_type) {
         (Some(token), Some(kind)) => {
             if !client.policy.may_delegate {
-                return Err(OAuthError::code(
-                    ErrorCode::UnauthorizedClient,
-                    "this client may not obtain delegation tokens",
-                ));
+                return Err(unauthorized("this client may not obtain delegation tokens"));
             }
             let actor = validate(state, tenant, client, token, kind)
                 .await?
@@ -165,13 +219,14 @@ pub async fn grant(
             if let Some(prior) = subject.act.clone() {
                 act.insert("act".into(), prior);
             }
-            Some(Value::Object(act))
+            (Some(Value::Object(act)), true)
         }
+        _ if own => (subject.act.clone(), false),
         _ => {
             if !client.policy.may_impersonate {
-                return Err(OAuthError::code(
-                    ErrorCode::UnauthorizedClient,
-                    "this client may not obtain impersonation tokens",
+                return Err(unauthorized(
+                    "this client may exchange only tokens issued to itself; other subjects \
+                     need an impersonation or delegation policy",
                 ));
             }
             if !may_act_allows(&subject, client.client_id.as_str()) {
@@ -179,41 +234,78 @@ pub async fn grant(
                     "the subject token does not allow this client to act for it (may_act)",
                 ));
             }
-            subject.act.clone()
+            (subject.act.clone(), true)
         }
     };
 
-    // Never more than the subject had, nor more than the client may hold.
-    let mut allowed = subject.scope.clone().unwrap_or_default();
-    if let Some(client_scope) = &client.metadata.scope {
-        allowed = allowed.intersection(client_scope);
-    }
+    // Never more than the subject had, nor more than the client may be granted now.
+    let allowed = subject
+        .scope
+        .clone()
+        .unwrap_or_default()
+        .intersection(&scope_ceiling(client));
     let scope = granted_scope(params.get("scope"), &allowed)?;
-    let audience = audience(
-        state,
-        tenant,
-        client,
-        params.all("resource"),
-        params.all("audience"),
-    )?;
+    let audience = if by_policy {
+        audience(
+            state,
+            tenant,
+            client,
+            params.all("resource"),
+            params.all("audience"),
+        )?
+    } else {
+        // Own tokens: within the subject's audience and what the client may address now.
+        for resource in params.all("resource") {
+            check_resource(resource).map_err(|e| OAuthError::code(ErrorCode::InvalidTarget, e))?;
+        }
+        let requested: Vec<String> = params
+            .all("resource")
+            .iter()
+            .chain(params.all("audience"))
+            .cloned()
+            .collect();
+        refresh_token::narrowed_audience(
+            &requested,
+            &subject.audience,
+            &refresh_token::current_audiences(state, tenant, client),
+        )?
+    };
+    let now = state.clock.now();
+    // Nothing outlives the subject.
+    let remaining = subject
+        .exp
+        .map(|exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
+    let narrowed = RefreshGrant {
+        sub: subject.sub.clone(),
+        scope: scope.clone(),
+        audience: audience.clone(),
+        act: act.clone(),
+    };
 
     if requested == TokenType::RefreshToken {
-        let grant = RefreshGrant {
-            sub: subject.sub,
-            scope: scope.clone(),
-            audience,
-            act,
-            family_expires_at: None,
+        let token = match (&subject.refresh, subject.family) {
+            // A refresh token traded for a narrower one is rotated: spent, and its successor
+            // joins the family (same end, revoked with it).
+            (Some(stored), _) => refresh_token::rotate(state, tenant, client, stored, &narrowed)
+                .await?
+                .map_err(invalid)?,
+            (None, Some(family)) => {
+                refresh_token::join_family(state, tenant, client, family, &narrowed, subject.exp)
+                    .await?
+                    .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?
+            }
+            (None, None) => {
+                refresh_token::start_family(state, tenant, client, &narrowed, subject.exp)
+                    .await?
+                    .0
+            }
         };
-        let token = refresh_token::issue(state, tenant, client, &grant, None).await?;
+        let lifetime = refresh_token::ttl(state, client);
         return Ok(TokenResponse {
             access_token: token,
             // RFC 8693 §2.2.1: N_A when the issued token is not an access token.
             token_type: "N_A",
-            expires_in: client
-                .policy
-                .refresh_token_ttl_secs
-                .unwrap_or(state.settings.oauth.refresh_token_ttl_secs),
+            expires_in: remaining.map_or(lifetime, |r| r.min(lifetime)),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             refresh_token: None,
             issued_token_type: Some(TokenType::RefreshToken),
@@ -224,14 +316,43 @@ pub async fn grant(
     } else {
         client.policy.token_format()
     };
+    let base = TokenSpec::for_client(
+        state,
+        tenant,
+        client,
+        subject.sub.clone(),
+        scope.clone(),
+        audience,
+    );
     let spec = TokenSpec {
         act,
         format,
-        ..TokenSpec::for_client(state, tenant, client, subject.sub, scope.clone(), audience)
+        family: subject.family,
+        ttl_secs: remaining.map_or(base.ttl_secs, |r| r.min(base.ttl_secs)),
+        ..base
     };
+    if spec.ttl_secs == 0 {
+        return Err(invalid("the subject_token is invalid, expired or revoked"));
+    }
     let issued = access_token::issue(state, tenant, &spec).await?;
+    // A refresh token presented as the subject is spent like any use of it: the client gets
+    // its successor (same grant, same family) alongside (RFC 8693 §2.2.1 allows one).
+    let refresh = match &subject.refresh {
+        Some(stored) => {
+            let original = RefreshGrant::from_claims(&stored.claims).ok_or_else(|| {
+                ServiceError::Internal("refresh token claims are malformed".into())
+            })?;
+            Some(
+                refresh_token::rotate(state, tenant, client, stored, &original)
+                    .await?
+                    .map_err(invalid)?,
+            )
+        }
+        None => None,
+    };
     Ok(TokenResponse {
         issued_token_type: Some(requested),
+        refresh_token: refresh,
         ..TokenResponse::bearer(issued, &scope)
     })
 }
@@ -248,6 +369,11 @@ mod tests {
             scope: None,
             act: None,
             may_act: Some(json!({"sub": "svc-a"})),
+            client_id: None,
+            exp: None,
+            audience: Vec::new(),
+            family: None,
+            refresh: None,
         };
         assert!(may_act_allows(&subject, "svc-a"));
         assert!(!may_act_allows(&subject, "svc-b"));

@@ -349,8 +349,12 @@ async fn deleting_a_client_ends_its_tokens_and_keys(backend: Backend) {
 
 async fn refresh_token_families_end_when_their_first_token_would(backend: Backend) {
     let app = TestApp::start(backend).await;
+    // The subject outlives the family, so the family's own end is what is tested.
     let client = refreshing_client(&app)
-        .policy(|p| p.refresh_token_ttl_secs = Some(1000))
+        .policy(|p| {
+            p.refresh_token_ttl_secs = Some(1000);
+            p.access_token_ttl_secs = Some(5000);
+        })
         .create()
         .await;
     let first = refresh_token_for(&app, &client).await;

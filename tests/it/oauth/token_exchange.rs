@@ -13,6 +13,7 @@ backends!(
     exchanged_tokens_never_gain_scope,
     subject_tokens_of_every_type,
     revoked_tokens_cannot_be_exchanged_under_another_type,
+    clients_narrow_their_own_tokens_without_a_policy,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -338,4 +339,128 @@ async fn revoked_tokens_cannot_be_exchanged_under_another_type(backend: Backend)
         .await;
         oauth_error(res, 400, "invalid_request").await;
     }
+}
+
+async fn clients_narrow_their_own_tokens_without_a_policy(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = app
+        .client("default")
+        .grants(&["client_credentials", GRANT])
+        .policy(|p| {
+            p.resources = vec![
+                "https://a.example.com/".into(),
+                "https://b.example.com/".into(),
+            ]
+        })
+        .create()
+        .await;
+    let subject = app.access_token(&client).await;
+    let subject_claims = jwt_parts(&subject).1;
+    app.state.clock.advance(100);
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", AT),
+            ("scope", "api:read"),
+            ("resource", "https://a.example.com/"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200, "own token, no policy");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "api:read");
+    let claims = jwt_parts(body["access_token"].as_str().unwrap()).1;
+    assert_eq!(claims["aud"], "https://a.example.com/");
+    assert_eq!(claims["sub"], client.id.as_str());
+    assert!(claims.get("act").is_none());
+    // Never outlives the subject: 100 s of its 600 are gone.
+    assert_eq!(claims["exp"], subject_claims["exp"]);
+    assert_eq!(body["expires_in"], 500);
+    // Without a request, the subject's audience (both resources) carries over.
+    let res = exchange(
+        &app,
+        &client,
+        &[("subject_token", &subject), ("subject_token_type", AT)],
+    )
+    .await;
+    let all = jwt_parts(
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap(),
+    )
+    .1;
+    assert_eq!(
+        all["aud"],
+        json!(["https://a.example.com/", "https://b.example.com/"])
+    );
+    // Never wider than the subject's audience or scope.
+    let narrow = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", AT),
+            ("resource", "https://a.example.com/"),
+        ],
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap();
+    let narrow_token = narrow["access_token"].as_str().unwrap();
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", narrow_token),
+            ("subject_token_type", AT),
+            ("resource", "https://b.example.com/"),
+        ],
+    )
+    .await;
+    oauth_error(res, 400, "invalid_target").await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", AT),
+            ("audience", "https://c.example.com/"),
+        ],
+    )
+    .await;
+    oauth_error(res, 400, "invalid_target").await;
+    // Another client's token, or an actor, still needs a policy.
+    let other = app.client("default").create().await;
+    let foreign = app.access_token(&other).await;
+    let res = exchange(
+        &app,
+        &client,
+        &[("subject_token", &foreign), ("subject_token_type", AT)],
+    )
+    .await;
+    oauth_error(res, 400, "unauthorized_client").await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", AT),
+            ("actor_token", &foreign),
+            ("actor_token_type", AT),
+        ],
+    )
+    .await;
+    oauth_error(res, 400, "unauthorized_client").await;
+    // An expired subject gives nothing.
+    app.state.clock.advance(600);
+    let res = exchange(
+        &app,
+        &client,
+        &[("subject_token", &subject), ("subject_token_type", AT)],
+    )
+    .await;
+    oauth_error(res, 400, "invalid_request").await;
 }

@@ -1,0 +1,6 @@
+DROP INDEX access_tokens_client;
+ALTER TABLE access_tokens DROP CONSTRAINT access_tokens_tenant_id_client_id_fkey;
+DROP INDEX refresh_tokens_client;
+ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_tenant_id_client_id_fkey;
+ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_tenant_id_family_id_fkey;
+DROP TABLE refresh_families;
