@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, web};
 use tokio::sync::watch;
 
-use crate::cache::{Cache, HotMap, SharedState};
+use crate::cache::{Cache, HotMap, SharedState, SingleFlight};
 use crate::clock::Clock;
 use crate::config::{Settings, mask_url};
 use crate::crypto::MasterKey;
@@ -27,6 +27,8 @@ const HOT_ENTRIES: usize = 10_000;
 const TOKEN_ENTRIES: usize = 50_000;
 /// Upper bound on remembered unknown tenant names.
 const MISSING_ENTRIES: usize = 1_000;
+/// Upper bound on remembered unknown client ids.
+const UNKNOWN_CLIENT_ENTRIES: usize = 10_000;
 
 /// This replica's hot copies of tenants and keys.
 pub struct HotCopies {
@@ -48,6 +50,11 @@ pub struct HotCopies {
     /// Clients whose `jwks_uri` was refetched within the minute (a failed assertion refetches
     /// at most that often).
     pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
+    /// One `jwks_uri` fetch per client at a time.
+    pub jwks_fetches: SingleFlight<(TenantId, ClientId)>,
+    /// Client ids known not to exist: kept apart and small, so random ids cost one query
+    /// each per `cache.hot_ttl_secs` at most and cannot push real clients out.
+    pub unknown_clients: HotMap<(TenantId, ClientId), ()>,
 }
 
 /// A start-up failure: one line, naming the setting at fault where there is one.
@@ -148,6 +155,8 @@ impl AppState {
                 client_jwks: HotMap::new(jwks_ttl, HOT_ENTRIES),
                 touched: HotMap::new(Duration::from_secs(3600), HOT_ENTRIES),
                 jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
+                jwks_fetches: SingleFlight::default(),
+                unknown_clients: HotMap::new(ttl, UNKNOWN_CLIENT_ENTRIES),
                 access_tokens: HotMap::new(ttl, TOKEN_ENTRIES),
             }),
             metrics: Arc::new(Metrics::new()),

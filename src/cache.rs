@@ -2,6 +2,7 @@
 //! and cross-replica invalidation. Nothing here must survive a restart. One trait, two
 //! implementations (in-process and Redis) passing one test suite.
 
+mod flight;
 mod hot;
 mod memory;
 mod redis;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+pub use flight::SingleFlight;
 pub use hot::HotMap;
 pub use memory::MemoryCache;
 pub use redis::RedisCache;

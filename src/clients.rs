@@ -42,10 +42,18 @@ pub async fn find(
     if let Some(hit) = state.hot.clients.get(&key) {
         return Ok(Some(hit));
     }
+    if state.hot.unknown_clients.get(&key).is_some() {
+        return Ok(None);
+    }
     let generation = state.hot.clients.generation();
+    let unknown_generation = state.hot.unknown_clients.generation();
     let found = state.store.client(tenant, client_id).await?.map(Arc::new);
-    if let Some(client) = &found {
-        state.hot.clients.insert_if(generation, key, client.clone());
+    match &found {
+        Some(client) => state.hot.clients.insert_if(generation, key, client.clone()),
+        None => state
+            .hot
+            .unknown_clients
+            .insert_if(unknown_generation, key, ()),
     }
     Ok(found)
 }
@@ -173,6 +181,11 @@ pub async fn create_spending(
     {
         return Ok(None);
     }
+    // Not unknown any more, should anyone have asked for this id before.
+    state
+        .hot
+        .unknown_clients
+        .remove(&(tenant.id, client.client_id.clone()));
     tracing::info!(tenant = %tenant.slug, client_id = %client.client_id, dynamic = new.dynamic, "client created");
     Ok(Some((
         client,
@@ -304,11 +317,12 @@ pub async fn delete(
 }
 
 /// Runs `write`, a last-use update, in the background and at most once an hour per replica
-/// for `key`, so request paths never wait on a database write for it. A failed write is
-/// logged: last use is advisory.
+/// for `key`, so request paths never wait on a database write for it. Unused dynamic clients
+/// are deleted by their last use, so a failed write is retried (with backoff) and, if it
+/// still fails, forgotten, so the next use writes again.
 pub fn record_use<F, Fut>(state: &AppState, key: (TenantId, String), write: F)
 where
-    F: FnOnce(AppState) -> Fut + Send + 'static,
+    F: Fn(AppState) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
 {
     if state.hot.touched.get(&key).is_some() {
@@ -318,23 +332,36 @@ where
     state.hot.touched.insert_if(generation, key.clone(), ());
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = write(state).await {
-            tracing::warn!(error = %e, what = %key.1, "could not record last use");
+        let mut delay = std::time::Duration::from_millis(200);
+        for attempt in 1..=USE_WRITE_ATTEMPTS {
+            match write(state.clone()).await {
+                Ok(()) => return,
+                Err(e) if attempt == USE_WRITE_ATTEMPTS => {
+                    tracing::warn!(error = %e, what = %key.1, "could not record last use");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+            }
         }
+        state.hot.touched.remove(&key);
     });
 }
+
+/// Tries to record a use before giving up until the next one.
+const USE_WRITE_ATTEMPTS: u32 = 4;
 
 /// Records a client's use (see [`record_use`]).
 pub async fn touch(state: &AppState, tenant: TenantId, client_id: &ClientId) {
     let id = client_id.clone();
-    record_use(
-        state,
-        (tenant, client_id.to_string()),
-        move |state| async move {
+    record_use(state, (tenant, client_id.to_string()), move |state| {
+        let id = id.clone();
+        async move {
             let now = state.clock.now();
             state.store.touch_client(tenant, &id, now).await
-        },
-    );
+        }
+    });
 }
 
 /// Deletes dynamically registered clients unused for their tenant's time; returns how many.
@@ -359,7 +386,13 @@ pub async fn purge_unused(state: &AppState) -> Result<usize, ServiceError> {
             }
         };
         for client_id in &unused {
-            if state.store.delete_client(tenant.id, client_id).await? {
+            // Last use is checked again in the delete itself: a client used since the list
+            // was read stays.
+            if state
+                .store
+                .delete_client_unused_since(tenant.id, client_id, cutoff)
+                .await?
+            {
                 tracing::info!(tenant = %tenant.slug, %client_id, "unused dynamic client deleted");
                 tenants::announce_client(state, tenant.id, client_id).await;
                 purged += 1;

@@ -396,6 +396,14 @@ impl Settings {
                 "must be at most keys.retention_secs",
             ));
         }
+        if oauth.dynamic_client_ttl_secs != 0
+            && oauth.dynamic_client_ttl_secs < crate::model::MIN_DYNAMIC_CLIENT_TTL_SECS
+        {
+            return Err(bad(
+                "oauth.dynamic_client_ttl_secs",
+                "must be 0 (keep them) or at least one day (86400)",
+            ));
+        }
         if oauth.refresh_token_ttl_secs == 0 {
             return Err(bad("oauth.refresh_token_ttl_secs", "must be at least 1"));
         }

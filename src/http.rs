@@ -102,6 +102,7 @@ impl IpBlock {
     }
 
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = canonical(ip);
         let bits = |ip: std::net::IpAddr| -> Option<u128> {
             match (self.network, ip) {
                 (std::net::IpAddr::V4(_), std::net::IpAddr::V4(v4)) => {
@@ -120,11 +121,32 @@ impl IpBlock {
     }
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack listener reports for
+/// IPv4 peers) as the IPv4 address it is; any other address unchanged.
+pub fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What a per-address rate limit counts: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's network: a host can take any address in it).
+pub fn rate_limit_subject(ip: std::net::IpAddr) -> String {
+    match canonical(ip) {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// The address of the client behind a request: the TCP peer, or, when the peer is a trusted
 /// proxy, the rightmost `X-Forwarded-For` entry that is not one (the proxies' own additions
 /// are to the right; anything further left the client could have forged).
 pub fn client_ip(req: &actix_web::HttpRequest, trusted: &[String]) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    let peer = canonical(req.peer_addr()?.ip());
     let blocks: Vec<IpBlock> = trusted.iter().filter_map(|t| IpBlock::parse(t)).collect();
     let is_trusted = |ip: std::net::IpAddr| blocks.iter().any(|b| b.contains(ip));
     if !is_trusted(peer) {
@@ -136,6 +158,7 @@ pub fn client_ip(req: &actix_web::HttpRequest, trusted: &[String]) -> Option<std
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|part| part.trim().parse().ok())
+        .map(canonical)
         .collect();
     Some(
         forwarded
@@ -170,5 +193,27 @@ mod tests {
         for bad in ["", "10.0.0.0/33", "x", "::/129", "10.0.0.0/x"] {
             assert!(IpBlock::parse(bad).is_none(), "{bad}");
         }
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6.
+        let proxies = IpBlock::parse("10.0.0.0/8").unwrap();
+        assert!(proxies.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!proxies.contains("::ffff:11.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn rate_limits_count_ipv6_per_64() {
+        let a = rate_limit_subject("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = rate_limit_subject("2001:db8:1:2:ffff:1:2:3".parse().unwrap());
+        let c = rate_limit_subject("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_ne!(a, c);
+        assert_eq!(
+            rate_limit_subject("192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+        assert_eq!(
+            rate_limit_subject("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
     }
 }

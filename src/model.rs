@@ -7,7 +7,9 @@ pub mod tenant;
 pub mod token;
 
 pub use key::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey};
-pub use tenant::{RegistrationMode, Tenant, TenantSettings, TenantSlug};
+pub use tenant::{
+    MIN_DYNAMIC_CLIENT_TTL_SECS, RegistrationMode, Tenant, TenantSettings, TenantSlug,
+};
 
 pub use crate::store::TenantId;
 

@@ -118,6 +118,14 @@ pub async fn configure(
             state.settings.oauth.max_access_token_ttl_secs
         )));
     }
+    if let Some(ttl) = settings.dynamic_client_ttl_secs
+        && ttl != 0
+        && ttl < crate::model::MIN_DYNAMIC_CLIENT_TTL_SECS
+    {
+        return Err(ServiceError::Invalid(
+            "dynamic_client_ttl_secs must be 0 (keep them) or at least one day (86400)".into(),
+        ));
+    }
     let tenant = get(state, slug).await?;
     if !state
         .store
@@ -228,10 +236,18 @@ fn evict(state: &AppState, message: &Invalidation) {
             .hot
             .client_jwks
             .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
+        state
+            .hot
+            .unknown_clients
+            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
         return;
     }
     // A tenant change (settings, deletion) reaches its clients too.
     if message.slug.is_some() {
+        state
+            .hot
+            .unknown_clients
+            .retain(|(t, _), _| !same_tenant(t));
         state.hot.clients.retain(|(t, _), _| !same_tenant(t));
         state.hot.client_jwks.retain(|(t, _), _| !same_tenant(t));
         state.hot.access_tokens.retain(|(t, _), _| !same_tenant(t));
@@ -272,6 +288,7 @@ pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
                     state.hot.missing.clear();
                     state.hot.keys.clear();
                     state.hot.clients.clear();
+                    state.hot.unknown_clients.clear();
                     state.hot.client_jwks.clear();
                     state.hot.access_tokens.clear();
                 }

@@ -11,19 +11,75 @@ use super::{CacheError, CacheEvent, SharedState};
 
 /// Sweep expired entries every this many writes.
 const SWEEP_EVERY: u64 = 1024;
+/// Most entries kept (rate-limit counters, replay entries): a flood of distinct keys (random
+/// addresses, random client ids) cannot grow the process without bound.
+pub const MAX_ENTRIES: usize = 200_000;
 
-#[derive(Default)]
+type Entries = HashMap<String, (Vec<u8>, Instant)>;
+
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
     channels: Mutex<HashMap<String, broadcast::Sender<CacheEvent>>>,
     writes: AtomicU64,
+    max_entries: usize,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        MemoryCache::bounded(MAX_ENTRIES)
+    }
 }
 
 impl MemoryCache {
-    fn with_entries<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<String, (Vec<u8>, Instant)>, Instant) -> T,
-    ) -> T {
+    /// A cache of at most `max_entries` entries.
+    pub fn bounded(max_entries: usize) -> MemoryCache {
+        MemoryCache {
+            entries: Mutex::default(),
+            channels: Mutex::default(),
+            writes: AtomicU64::new(0),
+            max_entries: max_entries.max(8),
+        }
+    }
+
+    /// How many entries are held (expired ones included until swept).
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes room for one new key: expired entries go first; if the cache is still full,
+    /// the eighth of it closest to expiry (the least valuable counters and replay entries).
+    fn make_room(&self, map: &mut Entries, key: &str, now: Instant) {
+        if map.len() < self.max_entries || map.contains_key(key) {
+            return;
+        }
+        map.retain(|_, (_, expires)| *expires > now);
+        if map.len() < self.max_entries {
+            return;
+        }
+        let mut expiries: Vec<Instant> = map.values().map(|(_, e)| *e).collect();
+        let cut = (self.max_entries / 8).max(1);
+        let (_, threshold, _) = expiries.select_nth_unstable(cut - 1);
+        let threshold = *threshold;
+        let mut evicted = 0;
+        map.retain(|_, (_, expires)| {
+            if evicted < cut && *expires <= threshold {
+                evicted += 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn with_entries<T>(&self, f: impl FnOnce(&mut Entries, Instant) -> T) -> T {
         let now = Instant::now();
         let mut map = self
             .entries
@@ -36,11 +92,7 @@ impl MemoryCache {
     }
 
     /// Expired entries are invisible even before a sweep removes them.
-    fn live<'a>(
-        map: &'a HashMap<String, (Vec<u8>, Instant)>,
-        key: &str,
-        now: Instant,
-    ) -> Option<&'a Vec<u8>> {
+    fn live<'a>(map: &'a Entries, key: &str, now: Instant) -> Option<&'a Vec<u8>> {
         map.get(key)
             .filter(|(_, expires)| *expires > now)
             .map(|(v, _)| v)
@@ -64,7 +116,10 @@ impl SharedState for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.with_entries(|map, now| map.insert(key.to_owned(), (value.to_vec(), now + ttl)));
+        self.with_entries(|map, now| {
+            self.make_room(map, key, now);
+            map.insert(key.to_owned(), (value.to_vec(), now + ttl))
+        });
         Ok(())
     }
 
@@ -78,6 +133,7 @@ impl SharedState for MemoryCache {
             if Self::live(map, key, now).is_some() {
                 return false;
             }
+            self.make_room(map, key, now);
             map.insert(key.to_owned(), (value.to_vec(), now + ttl));
             true
         }))
@@ -108,6 +164,7 @@ impl SharedState for MemoryCache {
                     next
                 }
                 None => {
+                    self.make_room(map, key, now);
                     map.insert(key.to_owned(), (b"1".to_vec(), now + window));
                     1
                 }
@@ -132,5 +189,27 @@ impl SharedState for MemoryCache {
 
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_flood_of_keys_stays_within_the_bound() {
+        let cache = MemoryCache::bounded(1000);
+        let window = Duration::from_secs(3600);
+        // A counter in use early on, touched again later.
+        assert_eq!(cache.increment("rl:victim", window).await.unwrap(), 1);
+        for i in 0..20_000 {
+            cache
+                .increment(&format!("rl:random:{i}"), Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert!(cache.len() <= 1000, "{} entries after {i}", cache.len());
+        }
+        // Entries closest to expiry went first; the long-lived counter survived.
+        assert_eq!(cache.increment("rl:victim", window).await.unwrap(), 2);
     }
 }

@@ -77,6 +77,10 @@ wire_enum! {
 
 /// A tenant's own policy. Every member is optional: unset means the server-wide default from
 /// the `[oauth]` configuration section.
+/// The shortest idle time after which unused dynamic clients may be deleted: last use is
+/// recorded at most hourly per replica, and a client in use must never be purged.
+pub const MIN_DYNAMIC_CLIENT_TTL_SECS: u64 = 86_400;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
@@ -95,7 +99,8 @@ pub struct TenantSettings {
     /// Access token lifetime for clients that set none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_ttl_secs: Option<u64>,
-    /// Dynamically registered clients unused for this long are deleted.
+    /// Dynamically registered clients unused for this long are deleted (0: kept; else at
+    /// least [`MIN_DYNAMIC_CLIENT_TTL_SECS`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamic_client_ttl_secs: Option<u64>,
 }

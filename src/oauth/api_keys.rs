@@ -10,6 +10,7 @@ use crate::model::api_key::{API_KEY_PREFIX, ApiKey, ApiKeyOwner, split_raw_key};
 use crate::model::client::ClientId;
 use crate::model::token::Scope;
 use crate::model::{Tenant, TenantId};
+use crate::oauth::token::scope_ceiling;
 
 /// What a new key is for.
 pub struct NewApiKey {
@@ -121,19 +122,29 @@ pub async fn inspect(
     {
         return Ok(None);
     }
-    // A service account used only through its keys is in use.
+    let mut key = key;
     if let ApiKeyOwner::Client(owner) = &key.owner {
+        // The owner's policy as it is now, not as it was when the key was made: a client
+        // that is gone or no longer a service account holds no live keys, and a key never
+        // carries more scope than its client may be granted now.
+        let Some(client) = clients::find(state, tenant, owner).await? else {
+            return Ok(None);
+        };
+        if !client.policy.service_account {
+            return Ok(None);
+        }
+        key.scope = key.scope.intersection(&scope_ceiling(&client));
+        // A service account used only through its keys is in use.
         clients::touch(state, tenant, owner).await;
     }
     let id = key_id.to_owned();
-    clients::record_use(
-        state,
-        (tenant, format!("api-key:{key_id}")),
-        move |state| async move {
+    clients::record_use(state, (tenant, format!("api-key:{key_id}")), move |state| {
+        let id = id.clone();
+        async move {
             let now = state.clock.now();
             state.store.touch_api_key(tenant, &id, now).await
-        },
-    );
+        }
+    });
     Ok(Some(key))
 }
 

@@ -391,23 +391,33 @@ async fn client_jwks(
         return Err(fail.reject("client has no keys"));
     };
     let key = (tenant, client.client_id.clone());
-    let cached = state.hot.client_jwks.get(&key);
-    // A refetch after a failed verification, or a fetch after a failed fetch, happens at most
-    // once a minute per client: bad assertions cannot make us hammer anyone's server.
-    let recently = state.hot.jwks_refetched.get(&key).is_some();
-    match cached {
-        Some(hit) if !refresh || recently => return Ok(hit),
-        None if recently => {
-            return Err(fail.reject("the client's jwks_uri could not be fetched"));
+    // One fetch per client at a time (single flight): a burst of assertions after a key
+    // rotation, or a cold start, costs the client's server one request, not one each.
+    let mut flight = None;
+    loop {
+        let cached = state.hot.client_jwks.get(&key);
+        // A refetch after a failed verification, or a fetch after a failed fetch, happens at
+        // most once a minute per client: bad assertions cannot make us hammer anyone's server.
+        let recently = state.hot.jwks_refetched.get(&key).is_some();
+        match cached {
+            Some(hit) if !refresh || recently => return Ok(hit),
+            None if recently => {
+                return Err(fail.reject("the client's jwks_uri could not be fetched"));
+            }
+            _ => {}
         }
-        Some(_) => {
-            let generation = state.hot.jwks_refetched.generation();
-            state
-                .hot
-                .jwks_refetched
-                .insert_if(generation, key.clone(), ());
+        if flight.is_some() {
+            break;
         }
-        None => {}
+        // Whoever held the flight before us may have done our fetch: look again.
+        flight = Some(state.hot.jwks_fetches.enter(&key).await);
+    }
+    if state.hot.client_jwks.get(&key).is_some() {
+        let generation = state.hot.jwks_refetched.generation();
+        state
+            .hot
+            .jwks_refetched
+            .insert_if(generation, key.clone(), ());
     }
     let generation = state.hot.client_jwks.generation();
     let fetched = fetch_jwks(state, uri).await.map_err(|e| {

@@ -281,7 +281,7 @@ async fn admit<'r>(
         )),
         RegistrationMode::Open => {
             let ip = crate::http::client_ip(req, &state.settings.server.trusted_proxies)
-                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                .map_or_else(|| "unknown".to_owned(), crate::http::rate_limit_subject);
             let window = Duration::from_secs(3600);
             let limits = [
                 (

@@ -85,6 +85,17 @@ impl ClientRow {
     }
 }
 
+/// A dynamically registered client unused since `cutoff` (never used: created before it).
+/// One rule for listing and for deleting.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn unused_since(cutoff: i64) -> _ {
+    clients::dynamic.eq(true).and(
+        clients::last_used_at.lt(cutoff).or(clients::last_used_at
+            .is_null()
+            .and(clients::created_at.lt(cutoff))),
+    )
+}
+
 impl Store {
     /// One client of `tenant`.
     pub async fn client(
@@ -219,6 +230,31 @@ impl Store {
             .await
     }
 
+    /// Deletes a dynamically registered client only if it is still unused since `cutoff`,
+    /// checked in the same statement (a use recorded meanwhile keeps it). Returns whether it
+    /// was deleted.
+    pub async fn delete_client_unused_since(
+        &self,
+        tenant: TenantId,
+        client_id: &ClientId,
+        cutoff: i64,
+    ) -> Result<bool, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.db
+            .run(move |mut conn| async move {
+                let n = with_conn!(&mut conn, |c| diesel::delete(
+                    clients::table
+                        .filter(clients::tenant_id.eq(tenant.db()))
+                        .filter(clients::client_id.eq(&client_id))
+                        .filter(unused_since(cutoff))
+                )
+                .execute(c)
+                .await)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
     /// Records that a client authenticated at `now`.
     pub async fn touch_client(
         &self,
@@ -253,12 +289,7 @@ impl Store {
             .run(move |mut conn| async move {
                 let ids: Vec<String> = with_conn!(&mut conn, |c| clients::table
                     .filter(clients::tenant_id.eq(tenant.db()))
-                    .filter(clients::dynamic.eq(true))
-                    .filter(
-                        clients::last_used_at.lt(cutoff).or(clients::last_used_at
-                            .is_null()
-                            .and(clients::created_at.lt(cutoff))),
-                    )
+                    .filter(unused_since(cutoff))
                     .select(clients::client_id)
                     .load(c)
                     .await)?;

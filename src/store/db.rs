@@ -219,7 +219,9 @@ impl Db {
 /// The advisory lock that serialises migrations across replicas ("latchkey" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579;
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+/// `synchronous = FULL`: in WAL mode, NORMAL may lose the last commits on power loss, and
+/// those are revocations and single-use spends. Group commit amortises the extra fsync.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 /// Applies pending migrations and returns the versions applied.

@@ -106,6 +106,10 @@ fn bad_values_name_the_setting() {
             "keys.jwks_max_age_secs",
         ),
         ("[admin]\ntoken = \"short\"\n", "admin.token"),
+        (
+            "[oauth]\ndynamic_client_ttl_secs = 3600\n",
+            "oauth.dynamic_client_ttl_secs",
+        ),
         ("[security]\nmaster_key = \"abc\"\n", "security.master_key"),
         ("[server]\nbindd = \"x\"\n", "bindd"),
         ("[nonsense]\nx = 1\n", "nonsense"),

@@ -18,6 +18,8 @@ backends!(
     private_key_jwt_with_a_jwks_uri,
     public_clients_send_only_their_id,
     clients_of_one_tenant_do_not_exist_in_another,
+    a_burst_of_assertions_fetches_jwks_uri_once,
+    unknown_client_ids_are_remembered,
 );
 
 caches!(assertion_replay_is_refused_on_another_replica);
@@ -360,17 +362,27 @@ fn base64_json(value: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-/// Serves `jwks` at `http://127.0.0.1:PORT/jwks` until dropped.
-async fn jwks_server(jwks: Arc<std::sync::Mutex<Value>>) -> (String, actix_web::dev::ServerHandle) {
+/// Serves `jwks` at `http://127.0.0.1:PORT/jwks` until stopped, counting requests in `hits`
+/// and answering each after `delay`.
+async fn jwks_server(
+    jwks: Arc<std::sync::Mutex<Value>>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+    delay: std::time::Duration,
+) -> (String, actix_web::dev::ServerHandle) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = actix_web::HttpServer::new(move || {
         let jwks = jwks.clone();
+        let hits = hits.clone();
         actix_web::App::new().route(
             "/jwks",
             actix_web::web::get().to(move || {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = jwks.lock().unwrap().clone();
-                async move { actix_web::HttpResponse::Ok().json(body) }
+                async move {
+                    tokio::time::sleep(delay).await;
+                    actix_web::HttpResponse::Ok().json(body)
+                }
             }),
         )
     })
@@ -394,7 +406,8 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
     .await;
     let first = es_key("one");
     let published = Arc::new(std::sync::Mutex::new(public_jwks(&[&first])));
-    let (uri, server) = jwks_server(published.clone()).await;
+    let (uri, server) =
+        jwks_server(published.clone(), Arc::default(), std::time::Duration::ZERO).await;
     let client = app
         .client("default")
         .auth_method("private_key_jwt")
@@ -541,4 +554,81 @@ async fn assertion_replay_is_refused_on_another_replica(cache: CacheKind) {
         "invalid_client",
     )
     .await;
+}
+
+async fn a_burst_of_assertions_fetches_jwks_uri_once(backend: Backend) {
+    let app = TestApp::start_on(
+        Arc::new(TestData::new(backend, CacheKind::Memory).await),
+        |s| {
+            s.oauth.allow_http_jwks_uri = true;
+            s.oauth.allow_private_jwks_uri = true;
+        },
+    )
+    .await;
+    let key = es_key("burst");
+    let published = Arc::new(std::sync::Mutex::new(public_jwks(&[&key])));
+    let hits: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let (uri, server) = jwks_server(
+        published,
+        hits.clone(),
+        std::time::Duration::from_millis(300),
+    )
+    .await;
+    let client = app
+        .client("default")
+        .auth_method("private_key_jwt")
+        .meta("jwks_uri", json!(uri))
+        .create()
+        .await;
+    let now = app.state.clock.now();
+    let aud = json!(app.url("/t/default/token"));
+    let assertions: Vec<String> = (0..8)
+        .map(|n| {
+            es256(
+                &key,
+                &claims(&client.id, aud.clone(), now + 60, Some(&format!("b{n}"))),
+            )
+        })
+        .collect();
+    let results = futures_util::future::join_all(
+        assertions
+            .iter()
+            .map(|a| with_assertion(&app, "default", a)),
+    )
+    .await;
+    for res in results {
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one fetch for the whole burst"
+    );
+    server.stop(false).await;
+}
+
+async fn unknown_client_ids_are_remembered(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.default_tenant().await;
+    let ghost = TestClient {
+        id: "ghost-client".into(),
+        secret: Some("x".into()),
+        tenant: "default".into(),
+    };
+    oauth_error(
+        app.token(&ghost, &[("grant_type", "client_credentials")])
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // The next request with this id is answered from the replica's memory, not the store.
+    let key = (
+        tenant.id,
+        latchkey::model::client::ClientId::parse("ghost-client").unwrap(),
+    );
+    assert!(app.state.hot.unknown_clients.get(&key).is_some());
+    // Real clients are unaffected.
+    let real = app.client("default").create().await;
+    app.access_token(&real).await;
 }

@@ -621,6 +621,14 @@ async fn unused_dynamic_clients_expire(backend: Backend) {
     .await;
     app.access_token(&as_client(&busy)).await;
     app.access_token(&static_client).await;
+    // Less than a day is refused: last use is recorded hourly, and a client in use must stay.
+    let mut settings = app.default_tenant().await.settings;
+    settings.dynamic_client_ttl_secs = Some(3600);
+    assert!(
+        latchkey::tenants::configure(&app.state, &TenantSlug::default_tenant(), settings)
+            .await
+            .is_err()
+    );
 }
 
 async fn rate_limits_see_through_trusted_proxies_only(backend: Backend) {

@@ -17,6 +17,7 @@ backends!(
     api_keys_are_shown_once_and_checked_by_digest,
     deleting_a_client_ends_its_tokens_and_keys,
     refresh_token_families_end_when_their_first_token_would,
+    api_keys_follow_their_clients_current_policy,
 );
 
 caches!(a_revocation_reaches_every_replica_at_once);
@@ -398,4 +399,75 @@ async fn a_revocation_reaches_every_replica_at_once(cache: CacheKind) {
         .await,
         "the revocation did not reach the other replica"
     );
+}
+
+async fn api_keys_follow_their_clients_current_policy(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.default_tenant().await;
+    let observer = app
+        .client("default")
+        .policy(|p| p.may_introspect = true)
+        .create()
+        .await;
+    let service = app
+        .client("default")
+        .policy(|p| p.service_account = true)
+        .create()
+        .await;
+    let id = ClientId::parse(&service.id).unwrap();
+    let (_, raw) = latchkey::oauth::api_keys::create(
+        &app.state,
+        &tenant,
+        NewApiKey {
+            owner: ApiKeyOwner::Client(id.clone()),
+            label: "ci".into(),
+            scope: Scope::parse("api:read api:write").unwrap(),
+            not_before: None,
+            expires_in: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.introspect(&observer, &raw).await["scope"],
+        "api:read api:write"
+    );
+    // The client's scope shrinks: so does what the key carries.
+    change_client(&app, &id, |c| {
+        c.metadata.scope = Some(Scope::parse("api:read").unwrap())
+    })
+    .await;
+    assert_eq!(app.introspect(&observer, &raw).await["scope"], "api:read");
+    // It stops being a service account: its keys stop working.
+    change_client(&app, &id, |c| c.policy.service_account = false).await;
+    assert_eq!(
+        app.introspect(&observer, &raw).await,
+        json!({"active": false})
+    );
+}
+
+/// Changes a client's metadata or policy as an administrator would.
+async fn change_client(
+    app: &TestApp,
+    id: &ClientId,
+    change: impl FnOnce(&mut latchkey::model::client::Client),
+) {
+    let tenant = app.default_tenant().await;
+    let mut client = (*latchkey::clients::get(&app.state, tenant.id, id)
+        .await
+        .unwrap())
+    .clone();
+    change(&mut client);
+    latchkey::clients::update(
+        &app.state,
+        tenant.id,
+        id,
+        latchkey::clients::ClientUpdate {
+            metadata: Some(client.metadata),
+            policy: Some(client.policy),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 }
