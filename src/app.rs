@@ -21,8 +21,9 @@ use crate::ops::Metrics;
 use crate::store::{DatabaseLocation, Store};
 use crate::{routes, tenants};
 
-/// Upper bound on hot-copy entries per map (tenants, key sets).
-const HOT_ENTRIES: usize = 10_000;
+/// Upper bound on hot-copy entries per map (tenants, key sets): an idle tenant's key set is
+/// public material only (a few KiB), so 20,000 of them stay within tens of MiB.
+const HOT_ENTRIES: usize = 20_000;
 /// Upper bound on hot copies of opaque access tokens.
 const TOKEN_ENTRIES: usize = 50_000;
 /// Upper bound on remembered unknown tenant names.
@@ -50,6 +51,10 @@ pub struct HotCopies {
     /// Clients whose `jwks_uri` was refetched within the minute (a failed assertion refetches
     /// at most that often).
     pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
+    /// One key set load per tenant at a time.
+    pub key_loads: SingleFlight<TenantId>,
+    /// Tenants whose RSA keys this replica is generating in the background.
+    pub rsa_filling: HotMap<TenantId, ()>,
     /// One `jwks_uri` fetch per client at a time.
     pub jwks_fetches: SingleFlight<(TenantId, ClientId)>,
     /// Client ids known not to exist: kept apart and small, so random ids cost one query
@@ -156,6 +161,8 @@ impl AppState {
                 touched: HotMap::new(Duration::from_secs(3600), HOT_ENTRIES),
                 jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
                 jwks_fetches: SingleFlight::default(),
+                key_loads: SingleFlight::default(),
+                rsa_filling: HotMap::new(Duration::from_secs(600), HOT_ENTRIES),
                 unknown_clients: HotMap::new(ttl, UNKNOWN_CLIENT_ENTRIES),
                 access_tokens: HotMap::new(ttl, TOKEN_ENTRIES),
             }),

@@ -5,22 +5,24 @@
 //! have signed for `keys.rotation_interval_secs` and purges retired keys past their window;
 //! compare-and-swap in the store makes concurrent replicas rotate once.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::crypto::{b64url, sha256};
+use crate::crypto::{MasterKey, b64url, sha256};
 use crate::error::ServiceError;
 use crate::jose::{self, GeneratedKey, LoadedSigner};
 use crate::model::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey, TenantId};
 use crate::store::StoreError;
 use crate::tenants;
 
-/// A tenant's keys as served and used: the JWKS document and the loaded signers.
-#[derive(Debug)]
+/// A tenant's keys as served and used. Built from public material only (the JWKS, verifiers);
+/// an active key's private half is unsealed the first time it signs, so serving JWKS and
+/// discovery for many tenants costs no private-key work, and an idle tenant holds no loaded
+/// private keys.
 pub struct KeySet {
     /// Every published key: active, next and retired.
     pub keys: Vec<SigningKey>,
@@ -28,22 +30,70 @@ pub struct KeySet {
     pub jwks: String,
     /// A strong validator of `jwks`.
     pub etag: String,
-    signers: Vec<LoadedSigner>,
-    verifiers: Vec<(String, SigningAlg, Box<dyn jose::JwsVerifier>)>,
+    /// Each `kid` with its state, in `kid` order (see [`crate::store::Store::signing_key_stamp`]).
+    stamp: Vec<(String, String)>,
+    tenant: TenantId,
+    master_key: Arc<MasterKey>,
+    /// Active keys: sealed private half and, once used, the loaded signer.
+    active: Vec<(SealedSigningKey, OnceLock<Option<LoadedSigner>>)>,
+    /// Published keys' verifiers, parsed on first use.
+    verifiers: Vec<OnceLock<Option<Box<dyn jose::JwsVerifier>>>>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeySet {
-    /// The active key for `alg`.
+    /// The active key for `alg`, unsealed on first use. `None`: the tenant has no active key
+    /// for `alg` yet (see [`signing_set`]), or it could not be unsealed (logged).
     pub fn signer(&self, alg: SigningAlg) -> Option<&LoadedSigner> {
-        self.signers.iter().find(|s| s.alg == alg)
+        let (sealed, slot) = self.active.iter().find(|(k, _)| k.key.alg == alg)?;
+        slot.get_or_init(|| {
+            let opened = self
+                .master_key
+                .open(
+                    &sealed.sealed_private,
+                    &seal_context(self.tenant, &sealed.key.kid),
+                )
+                .map_err(ServiceError::from)
+                .and_then(|private| Ok(jose::load_signer(alg, &private)?));
+            match opened {
+                Ok(signer) => Some(signer),
+                Err(e) => {
+                    tracing::error!(tenant = %self.tenant, kid = %sealed.key.kid, error = %e, "cannot load a signing key");
+                    None
+                }
+            }
+        })
+        .as_ref()
+    }
+
+    /// How many private keys are unsealed and loaded (none until the tenant signs).
+    pub fn loaded_signers(&self) -> usize {
+        self.active
+            .iter()
+            .filter(|(_, slot)| slot.get().is_some())
+            .count()
+    }
+
+    /// Whether `alg` has an active key.
+    pub fn has_active(&self, alg: SigningAlg) -> bool {
+        self.active.iter().any(|(k, _)| k.key.alg == alg)
     }
 
     /// The published key `kid`, as a verifier (active, next and retired keys all verify).
     pub fn verifier(&self, kid: &str) -> Option<(SigningAlg, &dyn jose::JwsVerifier)> {
-        self.verifiers
-            .iter()
-            .find(|(k, _, _)| k == kid)
-            .map(|(_, alg, v)| (*alg, v.as_ref()))
+        let index = self.keys.iter().position(|k| k.kid == kid)?;
+        let key = &self.keys[index];
+        let verifier = self.verifiers[index]
+            .get_or_init(|| jose::verifier(key.alg, &key.public_jwk).ok())
+            .as_deref()?;
+        Some((key.alg, verifier))
     }
 }
 
@@ -118,9 +168,14 @@ fn seal(
 /// Key material for a new tenant: an active and a next key per algorithm.
 pub struct InitialMaterial(Vec<(SigningAlg, GeneratedKey, KeyState)>);
 
-pub async fn initial_material(state: &AppState) -> Result<InitialMaterial, ServiceError> {
+/// With `rsa` false, RSA keys are left out (generated later, off the request path).
+pub async fn initial_material(
+    state: &AppState,
+    rsa: bool,
+) -> Result<InitialMaterial, ServiceError> {
     let wanted: Vec<(SigningAlg, KeyState)> = SigningAlg::ALL
         .iter()
+        .filter(|alg| rsa || **alg != SigningAlg::Rs256)
         .flat_map(|alg| [(*alg, KeyState::Active), (*alg, KeyState::Next)])
         .collect();
     let generated = generate(state, wanted.iter().map(|(alg, _)| *alg).collect()).await?;
@@ -147,66 +202,146 @@ pub fn seal_all(
         .collect()
 }
 
-/// The tenant's key set, from the hot copy when fresh.
+/// The tenant's key set, from the hot copy. A copy past `cache.hot_ttl_secs` is revalidated
+/// with one cheap query ([`crate::store::Store::signing_key_stamp`]) and kept when nothing
+/// changed; invalidation messages evict changed sets at once. Loads of one tenant are
+/// single-flight on a replica.
 pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, ServiceError> {
-    if let Some(hit) = state.hot.keys.get(&tenant) {
+    let stale = match state.hot.keys.lookup(&tenant) {
+        Some((hit, true)) => return Ok(hit),
+        Some((hit, false)) => Some(hit),
+        None => None,
+    };
+    let _flight = state.hot.key_loads.enter(&tenant).await;
+    // The previous holder of the flight has usually done the work.
+    if let Some((hit, true)) = state.hot.keys.lookup(&tenant) {
         return Ok(hit);
     }
     let generation = state.hot.keys.generation();
-    repair(state, tenant).await?;
-    let stored = state.store.signing_keys(tenant).await?;
-    let mut signers = Vec::new();
-    for sealed in stored.iter().filter(|k| k.key.state == KeyState::Active) {
-        if sealed.master_key_id != state.master_key.id() {
-            return Err(ServiceError::Internal(format!(
-                "signing key {} was sealed under master key {}, but the configured master key is {}",
-                sealed.key.kid,
-                sealed.master_key_id,
-                state.master_key.id()
-            )));
-        }
-        let private = state.master_key.open(
-            &sealed.sealed_private,
-            &seal_context(tenant, &sealed.key.kid),
-        )?;
-        signers.push(jose::load_signer(sealed.key.alg, &private)?);
+    if let Some(stale) = stale
+        && state.store.signing_key_stamp(tenant).await? == stale.stamp
+    {
+        state.hot.keys.renew_if(generation, &tenant);
+        return Ok(stale);
     }
-    let keys: Vec<SigningKey> = stored.into_iter().map(|k| k.key).collect();
-    let verifiers = keys
+    let mut stored = state.store.signing_keys(tenant).await?;
+    if repair(state, tenant, &stored).await? {
+        stored = state.store.signing_keys(tenant).await?;
+    }
+    let set = Arc::new(build(state, tenant, stored)?);
+    state.hot.keys.insert_if(generation, tenant, set.clone());
+    Ok(set)
+}
+
+/// The key set, with an active key for `alg` (generated now if the tenant has none yet: RSA
+/// keys of a tenant created through the admin API come after its creation).
+pub async fn signing_set(
+    state: &AppState,
+    tenant: TenantId,
+    alg: SigningAlg,
+) -> Result<Arc<KeySet>, ServiceError> {
+    let set = key_set(state, tenant).await?;
+    if set.has_active(alg) {
+        return Ok(set);
+    }
+    fill_missing(state, tenant, true).await?;
+    key_set(state, tenant).await
+}
+
+fn build(
+    state: &AppState,
+    tenant: TenantId,
+    stored: Vec<SealedSigningKey>,
+) -> Result<KeySet, ServiceError> {
+    // A replica with the wrong master key fails loudly at once, not at the first signature.
+    if let Some(sealed) = stored
         .iter()
-        .map(|k| Ok((k.kid.clone(), k.alg, jose::verifier(k.alg, &k.public_jwk)?)))
-        .collect::<Result<Vec<_>, jose::JoseError>>()?;
+        .find(|k| k.master_key_id != state.master_key.id())
+    {
+        return Err(ServiceError::Internal(format!(
+            "signing key {} was sealed under master key {}, but the configured master key is {}",
+            sealed.key.kid,
+            sealed.master_key_id,
+            state.master_key.id()
+        )));
+    }
+    let mut stamp: Vec<(String, String)> = stored
+        .iter()
+        .map(|k| (k.key.kid.clone(), k.key.state.as_str().to_owned()))
+        .collect();
+    stamp.sort();
+    let keys: Vec<SigningKey> = stored.iter().map(|k| k.key.clone()).collect();
+    let active = stored
+        .into_iter()
+        .filter(|k| k.key.state == KeyState::Active)
+        .map(|k| (k, OnceLock::new()))
+        .collect();
     let jwks = json!({
         "keys": keys.iter().map(|k| Value::Object(k.public_jwk.clone())).collect::<Vec<_>>()
     })
     .to_string();
     let etag = format!("\"{}\"", b64url(&sha256(jwks.as_bytes())[..18]));
-    let set = Arc::new(KeySet {
+    Ok(KeySet {
+        verifiers: keys.iter().map(|_| OnceLock::new()).collect(),
         keys,
         jwks,
         etag,
-        signers,
-        verifiers,
-    });
-    state.hot.keys.insert_if(generation, tenant, set.clone());
-    Ok(set)
+        stamp,
+        tenant,
+        master_key: state.master_key.clone(),
+        active,
+    })
 }
 
-/// Makes sure every algorithm has an active and a next key (a tenant from an older version, or
-/// a next key deleted by an operator). Another replica repairing at once is harmless.
-async fn repair(state: &AppState, tenant: TenantId) -> Result<(), ServiceError> {
+/// Generates what a tenant lacks (an active and a next key per algorithm): the fast
+/// algorithms always, RSA only when `rsa` (generating RSA keys takes a while). Returns
+/// whether anything was added; another replica repairing at once is harmless.
+async fn fill_missing(state: &AppState, tenant: TenantId, rsa: bool) -> Result<bool, ServiceError> {
     let stored = state.store.signing_keys(tenant).await?;
+    let missing = missing_keys(&stored, rsa);
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    let added = add_keys(state, tenant, missing).await?;
+    if added {
+        tenants::announce(state, tenant, None).await;
+    }
+    Ok(added)
+}
+
+/// Generates RSA keys for `tenant` in the background (once per tenant at a time).
+pub fn fill_rsa_later(state: &AppState, tenant: TenantId) {
+    if state.hot.rsa_filling.get(&tenant).is_some() {
+        return;
+    }
+    let generation = state.hot.rsa_filling.generation();
+    state.hot.rsa_filling.insert_if(generation, tenant, ());
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = fill_missing(&state, tenant, true).await {
+            tracing::warn!(%tenant, error = %e, "could not generate RSA keys; will retry");
+            state.hot.rsa_filling.remove(&tenant);
+        }
+    });
+}
+
+fn missing_keys(stored: &[SealedSigningKey], rsa: bool) -> Vec<(SigningAlg, KeyState)> {
     let has = |alg: SigningAlg, st: KeyState| {
         stored.iter().any(|k| k.key.alg == alg && k.key.state == st)
     };
-    let missing: Vec<(SigningAlg, KeyState)> = SigningAlg::ALL
+    SigningAlg::ALL
         .iter()
+        .filter(|alg| rsa || **alg != SigningAlg::Rs256)
         .flat_map(|alg| [(*alg, KeyState::Active), (*alg, KeyState::Next)])
         .filter(|(alg, st)| !has(*alg, *st))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
+        .collect()
+}
+
+async fn add_keys(
+    state: &AppState,
+    tenant: TenantId,
+    missing: Vec<(SigningAlg, KeyState)>,
+) -> Result<bool, ServiceError> {
     let now = state.clock.now();
     let generated = generate(state, missing.iter().map(|(alg, _)| *alg).collect()).await?;
     let sealed = generated
@@ -216,12 +351,34 @@ async fn repair(state: &AppState, tenant: TenantId) -> Result<(), ServiceError> 
         .collect::<Result<Vec<_>, _>>()?;
     match state.store.insert_signing_keys(tenant, &sealed).await {
         Ok(()) => {
-            tracing::info!(%tenant, added = sealed.len(), "signing keys repaired");
-            Ok(())
+            tracing::info!(%tenant, added = sealed.len(), "signing keys added");
+            Ok(true)
         }
-        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Makes sure every algorithm has an active and a next key (a tenant from an older version, a
+/// next key deleted by an operator, a tenant created without RSA keys): fast algorithms now,
+/// RSA in the background. Returns whether keys were added now.
+async fn repair(
+    state: &AppState,
+    tenant: TenantId,
+    stored: &[SealedSigningKey],
+) -> Result<bool, ServiceError> {
+    let all = missing_keys(stored, true);
+    if all.iter().any(|(alg, _)| *alg == SigningAlg::Rs256) {
+        fill_rsa_later(state, tenant);
+    }
+    let now: Vec<(SigningAlg, KeyState)> = all
+        .into_iter()
+        .filter(|(alg, _)| *alg != SigningAlg::Rs256)
+        .collect();
+    if now.is_empty() {
+        return Ok(false);
+    }
+    add_keys(state, tenant, now).await
 }
 
 /// Every key of a tenant, active first.
@@ -246,7 +403,7 @@ pub async fn rotate(
     algs: &[SigningAlg],
     force: bool,
 ) -> Result<Vec<Rotation>, ServiceError> {
-    repair(state, tenant).await?;
+    fill_missing(state, tenant, true).await?;
     let algs: Vec<SigningAlg> = SigningAlg::ALL
         .iter()
         .copied()

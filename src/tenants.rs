@@ -65,6 +65,19 @@ pub async fn create(
     slug: &TenantSlug,
     display_name: Option<&str>,
 ) -> Result<Tenant, ServiceError> {
+    create_with(state, slug, display_name, true).await
+}
+
+/// Creates a tenant. With `rsa_now` false, its ES256 and EdDSA keys are made at once (well
+/// under a millisecond each) and its RSA keys right after, in the background: the tenant is
+/// usable at once, and creating thousands does not wait on RSA key generation. A first RS256
+/// signature before they exist generates them on the spot.
+pub async fn create_with(
+    state: &AppState,
+    slug: &TenantSlug,
+    display_name: Option<&str>,
+    rsa_now: bool,
+) -> Result<Tenant, ServiceError> {
     let display_name = display_name
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -75,7 +88,7 @@ pub async fn create(
         ));
     }
     let now = state.clock.now();
-    let material = keys::initial_material(state).await?;
+    let material = keys::initial_material(state, rsa_now).await?;
     let created = state
         .store
         .create_tenant(slug, display_name, now, |id| {
@@ -92,6 +105,9 @@ pub async fn create(
         Err(e) => return Err(e.into()),
     };
     announce(state, tenant.id, Some(slug)).await;
+    if !rsa_now {
+        keys::fill_rsa_later(state, tenant.id);
+    }
     tracing::info!(tenant = %slug, issuer = %state.settings.issuer(slug), "tenant created");
     Ok(tenant)
 }

@@ -43,6 +43,29 @@ impl<K: Eq + Hash + Clone, V: Clone> HotMap<K, V> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The value and whether it is still fresh (a stale value may be revalidated and kept
+    /// with [`HotMap::renew_if`] rather than reloaded).
+    pub fn lookup(&self, key: &K) -> Option<(V, bool)> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner
+            .entries
+            .get(key)
+            .map(|(expires, v)| (v.clone(), *expires > Instant::now()))
+    }
+
+    /// Makes an entry fresh for another `ttl`, unless something was evicted since
+    /// `generation` was read.
+    pub fn renew_if(&self, generation: u64, key: &K) {
+        let now = Instant::now();
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.generation != generation {
+            return;
+        }
+        if let Some(entry) = inner.entries.get_mut(key) {
+            entry.0 = now.checked_add(self.ttl).unwrap_or(now);
+        }
+    }
+
     /// The eviction count; read it before loading what [`HotMap::insert_if`] will store.
     pub fn generation(&self) -> u64 {
         self.inner

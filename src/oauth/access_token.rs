@@ -128,7 +128,7 @@ pub async fn issue(
     let claims = claims(state, tenant, spec, now);
     let token = match spec.format {
         TokenFormat::Jwt => {
-            let set = keys::key_set(state, tenant.id).await?;
+            let set = keys::signing_set(state, tenant.id, spec.alg).await?;
             let signer = set.signer(spec.alg).ok_or_else(|| {
                 ServiceError::Internal(format!("tenant has no active {} key", spec.alg))
             })?;

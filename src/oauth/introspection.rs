@@ -185,8 +185,8 @@ async fn jwt_response(
     auth: &Authenticated,
     body: Map<String, Value>,
 ) -> Result<HttpResponse, OAuthError> {
-    let set = keys::key_set(state, tenant.id).await?;
     // RFC 9701 §6: introspection_signed_response_alg defaults to RS256.
+    let set = keys::signing_set(state, tenant.id, SigningAlg::Rs256).await?;
     let signer = set
         .signer(SigningAlg::Rs256)
         .ok_or_else(|| ServiceError::Internal("tenant has no active RS256 key".into()))?;

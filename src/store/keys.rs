@@ -107,6 +107,25 @@ impl Store {
             .await
     }
 
+    /// A cheap fingerprint of a tenant's keys: each `kid` with its state, in `kid` order. Equal
+    /// fingerprints mean an equal key set (keys never change but by state), so a hot copy can
+    /// be revalidated without loading or unsealing anything.
+    pub async fn signing_key_stamp(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                Ok(with_conn!(&mut conn, |c| signing_keys::table
+                    .filter(signing_keys::tenant_id.eq(tenant.db()))
+                    .order(signing_keys::kid.asc())
+                    .select((signing_keys::kid, signing_keys::state))
+                    .load(c)
+                    .await)?)
+            })
+            .await
+    }
+
     /// One of a tenant's keys by `kid`.
     pub async fn signing_key(
         &self,

@@ -15,6 +15,8 @@ backends!(
     active_keys_sign_tokens_the_jwks_verifies,
     sealed_keys_are_bound_to_their_master_key,
     missing_keys_are_repaired,
+    tenants_made_through_the_admin_api_are_usable_at_once,
+    key_sets_are_public_until_they_sign_and_revalidated_cheaply,
 );
 
 async fn rotation_waits_until_verifiers_can_know_the_next_key(backend: Backend) {
@@ -209,4 +211,74 @@ async fn missing_keys_are_repaired(backend: Backend) {
             .is_err(),
         "the active key cannot be deleted"
     );
+}
+
+async fn tenants_made_through_the_admin_api_are_usable_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app
+        .admin(reqwest::Method::POST, "/admin/tenants")
+        .json(&serde_json::json!({"slug": "quick"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // ES256 (access tokens) and EdDSA at once; RSA follows in the background.
+    let client = app.client("quick").create().await;
+    app.access_token(&client).await;
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(20), || async {
+            let jwks = app.get_json("/t/quick/jwks").await;
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["kty"] == "RSA")
+                .count()
+                == 2
+        })
+        .await,
+        "RSA keys are published after creation"
+    );
+    // A client that needs RS256 before then gets its key made on the spot.
+    app.admin(reqwest::Method::POST, "/admin/tenants")
+        .json(&serde_json::json!({"slug": "eager"}))
+        .send()
+        .await
+        .unwrap();
+    let rs = app
+        .client("eager")
+        .policy(|p| p.access_token_signing_alg = Some(SigningAlg::Rs256))
+        .create()
+        .await;
+    let token = app.access_token(&rs).await;
+    let (header, _) = crate::harness::clients::jwt_parts(&token);
+    assert_eq!(header["alg"], "RS256");
+}
+
+async fn key_sets_are_public_until_they_sign_and_revalidated_cheaply(backend: Backend) {
+    let data = std::sync::Arc::new(
+        crate::harness::TestData::new(backend, crate::harness::CacheKind::Memory).await,
+    );
+    let app = TestApp::start_on(data, |s| s.cache.hot_ttl_secs = 1).await;
+    let t = app.default_tenant().await;
+    assert_eq!(app.get("/t/default/jwks").await.status(), 200);
+    let first = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    assert_eq!(
+        first.loaded_signers(),
+        0,
+        "serving the JWKS unseals nothing"
+    );
+    let client = app.client("default").create().await;
+    app.access_token(&client).await;
+    assert_eq!(first.loaded_signers(), 1, "the ES256 key, on first use");
+    // Past the hot TTL, an unchanged set is revalidated and kept (its loaded signer too).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let again = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "kept, not reloaded");
+    // A change is seen.
+    latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::EdDsa], true)
+        .await
+        .unwrap();
+    let rotated = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &rotated));
 }
