@@ -53,8 +53,6 @@ pub struct HotCopies {
     pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
     /// One key set load per tenant at a time.
     pub key_loads: SingleFlight<TenantId>,
-    /// Tenants whose RSA keys this replica is generating in the background.
-    pub rsa_filling: HotMap<TenantId, ()>,
     /// One `jwks_uri` fetch per client at a time.
     pub jwks_fetches: SingleFlight<(TenantId, ClientId)>,
     /// Client ids known not to exist: kept apart and small, so random ids cost one query
@@ -162,7 +160,6 @@ impl AppState {
                 jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
                 jwks_fetches: SingleFlight::default(),
                 key_loads: SingleFlight::default(),
-                rsa_filling: HotMap::new(Duration::from_secs(600), HOT_ENTRIES),
                 unknown_clients: HotMap::new(ttl, UNKNOWN_CLIENT_ENTRIES),
                 access_tokens: HotMap::new(ttl, TOKEN_ENTRIES),
             }),

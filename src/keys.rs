@@ -309,22 +309,6 @@ async fn fill_missing(state: &AppState, tenant: TenantId, rsa: bool) -> Result<b
     Ok(added)
 }
 
-/// Generates RSA keys for `tenant` in the background (once per tenant at a time).
-pub fn fill_rsa_later(state: &AppState, tenant: TenantId) {
-    if state.hot.rsa_filling.get(&tenant).is_some() {
-        return;
-    }
-    let generation = state.hot.rsa_filling.generation();
-    state.hot.rsa_filling.insert_if(generation, tenant, ());
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = fill_missing(&state, tenant, true).await {
-            tracing::warn!(%tenant, error = %e, "could not generate RSA keys; will retry");
-            state.hot.rsa_filling.remove(&tenant);
-        }
-    });
-}
-
 fn missing_keys(stored: &[SealedSigningKey], rsa: bool) -> Vec<(SigningAlg, KeyState)> {
     let has = |alg: SigningAlg, st: KeyState| {
         stored.iter().any(|k| k.key.alg == alg && k.key.state == st)
@@ -359,26 +343,25 @@ async fn add_keys(
     }
 }
 
-/// Makes sure every algorithm has an active and a next key (a tenant from an older version, a
-/// next key deleted by an operator, a tenant created without RSA keys): fast algorithms now,
-/// RSA in the background. Returns whether keys were added now.
+/// Makes sure every fast algorithm has an active and a next key (a tenant from an older
+/// version, a next key deleted by an operator) when a key set loads. RSA keys are repaired
+/// where RS256 is needed ([`signing_set`]) and before rotations: generating one takes a
+/// while, and a tenant made without them gets them on its first RS256 signature. Returns
+/// whether keys were added.
 async fn repair(
     state: &AppState,
     tenant: TenantId,
     stored: &[SealedSigningKey],
 ) -> Result<bool, ServiceError> {
-    let all = missing_keys(stored, true);
-    if all.iter().any(|(alg, _)| *alg == SigningAlg::Rs256) {
-        fill_rsa_later(state, tenant);
-    }
-    let now: Vec<(SigningAlg, KeyState)> = all
-        .into_iter()
-        .filter(|(alg, _)| *alg != SigningAlg::Rs256)
-        .collect();
-    if now.is_empty() {
+    // A tenant that has RSA keys keeps a next one beside its active one.
+    let has_rsa = stored
+        .iter()
+        .any(|k| k.key.alg == SigningAlg::Rs256 && k.key.state == KeyState::Active);
+    let wanted = missing_keys(stored, has_rsa);
+    if wanted.is_empty() {
         return Ok(false);
     }
-    add_keys(state, tenant, now).await
+    add_keys(state, tenant, wanted).await
 }
 
 /// Every key of a tenant, active first.

@@ -68,10 +68,10 @@ pub async fn create(
     create_with(state, slug, display_name, true).await
 }
 
-/// Creates a tenant. With `rsa_now` false, its ES256 and EdDSA keys are made at once (well
-/// under a millisecond each) and its RSA keys right after, in the background: the tenant is
-/// usable at once, and creating thousands does not wait on RSA key generation. A first RS256
-/// signature before they exist generates them on the spot.
+/// Creates a tenant. With `rsa_now` false, only its ES256 and EdDSA keys are made (well under
+/// a millisecond each): the tenant is usable at once (access tokens are ES256), and creating
+/// thousands does not wait on RSA key generation. Its RSA keys (active and next) are made on
+/// its first RS256 signature (an ID token, a JWT introspection response), or by a rotation.
 pub async fn create_with(
     state: &AppState,
     slug: &TenantSlug,
@@ -105,9 +105,6 @@ pub async fn create_with(
         Err(e) => return Err(e.into()),
     };
     announce(state, tenant.id, Some(slug)).await;
-    if !rsa_now {
-        keys::fill_rsa_later(state, tenant.id);
-    }
     tracing::info!(tenant = %slug, issuer = %state.settings.issuer(slug), "tenant created");
     Ok(tenant)
 }

@@ -77,7 +77,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let slug = TenantSlug::parse(&body.slug)
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    // RSA keys follow in the background: the request does not wait for them.
+    // RSA keys come with the tenant's first RS256 signature: the request does not wait.
     let tenant = tenants::create_with(&state, &slug, body.display_name.as_deref(), false).await?;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/admin/tenants/{slug}")))
