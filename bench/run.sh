@@ -2,13 +2,15 @@
 # Side-by-side load benchmark: latchkey (SQLite; PostgreSQL + Redis), node-oidc-provider and a bare
 # actix endpoint that only signs the same kind of ES256 JWT. See bench/README.md.
 #
-#   bash bench/run.sh [--duration SECS] [--connections N] [--threads N]
-#                     [--only SCENARIO[,...]] [--servers SERVER[,...]] [--no-build]
+#   bash bench/run.sh [--duration SECS] [--connections N] [--threads N] [--tenants N]
+#                     [--only SCENARIO[,...]] [--servers SERVER[,...]] [--soak] [--no-build]
 #
-# Scenarios: cc-jwt, cc-opaque, introspect, discovery, jwks.
+# Scenarios: cc-jwt, cc-opaque, introspect, discovery, jwks, many-discovery, many-jwks,
+#            many-cc-jwt (the many-* ones on latchkey only, over --tenants tenants).
 # Servers:   latchkey-sqlite, latchkey-postgres, node, bare.
-# Prints one table and the targets, writes bench/results/latest.md. Exits 0 whatever the numbers
-# are, 1 when a server or a scenario could not run, 2 on bad arguments.
+# Prints one table and the targets, writes bench/results/latest.md. Exits 0 when everything
+# ran and every target passed, 1 when a server or a scenario could not run or answered a
+# non-2xx, 2 on bad arguments, 3 when a target failed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +18,8 @@ BENCH=$ROOT/bench
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
 
-ALL_SCENARIOS=(cc-jwt cc-opaque introspect discovery jwks)
+ALL_SCENARIOS=(cc-jwt cc-opaque introspect discovery jwks many-discovery many-jwks many-cc-jwt)
+BASIC_SCENARIOS=(cc-jwt cc-opaque introspect discovery jwks)
 ALL_SERVERS=(latchkey-sqlite latchkey-postgres node bare)
 declare -A SCENARIO_TITLE=(
     [cc-jwt]="client_credentials, JWT access token"
@@ -24,9 +27,15 @@ declare -A SCENARIO_TITLE=(
     [introspect]="introspection of an opaque token"
     [discovery]="OpenID discovery document"
     [jwks]="JWKS"
+    [many-discovery]="discovery of a random tenant out of --tenants"
+    [many-jwks]="JWKS of a random tenant out of --tenants"
+    [many-cc-jwt]="client_credentials (JWT) at a random tenant out of 50 with a client, among --tenants"
 )
 
 DURATION=10
+DURATION_SET=
+SOAK=
+TENANTS=10000
 CONNECTIONS=64
 THREADS=2
 WARMUP=2
@@ -84,7 +93,9 @@ positive_int() {
 
 while [ $# -gt 0 ]; do
     case $1 in
-        --duration) positive_int "$1" "${2-}"; DURATION=$2; shift 2 ;;
+        --duration) positive_int "$1" "${2-}"; DURATION=$2; DURATION_SET=1; shift 2 ;;
+        --tenants) positive_int "$1" "${2-}"; TENANTS=$2; shift 2 ;;
+        --soak) SOAK=1; shift ;;
         --connections) positive_int "$1" "${2-}"; CONNECTIONS=$2; shift 2 ;;
         --threads) positive_int "$1" "${2-}"; THREADS=$2; shift 2 ;;
         --only) split_list SCENARIOS "$1" "${2-}" "${ALL_SCENARIOS[@]}"; shift 2 ;;
@@ -106,6 +117,10 @@ canonical() { # NAME ALL...
     list=("${kept[@]}")
 }
 canonical SCENARIOS "${ALL_SCENARIOS[@]}"
+# A soak runs each scenario for minutes and keeps every non-2xx status and body.
+if [ -n "$SOAK" ] && [ -z "$DURATION_SET" ]; then
+    DURATION=300
+fi
 canonical SERVERS "${ALL_SERVERS[@]}"
 if [ "$THREADS" -gt "$CONNECTIONS" ]; then
     printf 'error: --threads (%s) must not exceed --connections (%s)\n' "$THREADS" "$CONNECTIONS" >&2
@@ -114,11 +129,11 @@ fi
 
 # Scenarios SERVER can run: the bare signer only has a token endpoint.
 server_scenarios() {
-    if [ "$1" = bare ]; then
-        echo cc-jwt
-    else
-        echo "${ALL_SCENARIOS[@]}"
-    fi
+    case $1 in
+        bare) echo cc-jwt ;;
+        node) echo "${BASIC_SCENARIOS[@]}" ;;
+        *) echo "${ALL_SCENARIOS[@]}" ;;
+    esac
 }
 
 # True if SERVER has at least one of the selected scenarios.
@@ -297,17 +312,22 @@ to_ms() {
 # ---------------------------------------------------------------------------------------------
 # Results
 
-declare -A RPS P50 P99 NOTE BAD
+declare -A RPS P50 P99 NOTE BAD RSS
+MANY_READY=
+CREATE_SECS=
 
 # Runs one scenario against the current server and records the result:
 # measure SCENARIO SERVER URL METHOD BODY AUTH EXPECT
 measure() {
     local scenario=$1 server=$2 url=$3 method=$4 body=$5 auth=$6 expect=$7
     local key="$scenario|$server" log="$WORK/$server-$scenario.wrk" wrk_cmd
-    local rps p50 p99 non2xx sockerr responses badstatus matched note=
+    local rps p50 p99 non2xx sockerr responses badstatus matched note= script=request.lua
+    [ -n "${MEASURE_TARGETS:-}" ] && script=random.lua
     wrk_cmd=(env BENCH_METHOD="$method" BENCH_BODY="$body" BENCH_AUTH="$auth"
-        BENCH_EXPECT="$expect" wrk -t "$THREADS" -c "$CONNECTIONS" --latency
-        -s "$BENCH/wrk/request.lua")
+        BENCH_EXPECT="$expect" BENCH_TARGETS="${MEASURE_TARGETS:-}"
+        BENCH_BAD_LOG="${SOAK:+$WORK/$server-$scenario.bad}"
+        wrk -t "$THREADS" -c "$CONNECTIONS" --latency --timeout 2s
+        -s "$BENCH/wrk/$script")
     lk_say "$server: $scenario (warm-up ${WARMUP}s, then ${DURATION}s)"
     if ! run_load "$log.warmup" "${wrk_cmd[@]}" -d "${WARMUP}s" "$url" ||
         ! run_load "$log" "${wrk_cmd[@]}" -d "${DURATION}s" "$url"; then
@@ -342,13 +362,49 @@ measure() {
             note='"active":true in 100% of bodies'
         fi
     fi
+    if [ -n "$SOAK" ] && compgen -G "$WORK/$server-$scenario.bad.*" >/dev/null; then
+        mkdir -p "$BENCH/results"
+        cat "$WORK/$server-$scenario.bad".* >"$BENCH/results/soak-$server-$scenario.non2xx"
+        lk_say "non-2xx statuses and bodies: bench/results/soak-$server-$scenario.non2xx"
+    fi
+    if [[ $scenario == many-* ]] && [ -n "${SERVER_PID:-}" ]; then
+        RSS[$key]=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+        note="${note:+$note; }RSS ${RSS[$key]:-?} MiB"
+    fi
     NOTE[$key]=$note
-    if [ -n "$note" ] && [ "$note" != '"active":true in 100% of bodies' ]; then
+    local benign=${note%%RSS*}
+    benign=${benign%; }
+    if [ -n "$benign" ] && [ "$benign" != '"active":true in 100% of bodies' ]; then
         BAD[$key]=1
         FAILED=1
         lk_say "$server $scenario: FAILED ($note); wrk said:"
         cat "$log" >&2
     fi
+}
+
+# Creates --tenants tenants through the admin API (timed), a client in 50 of them, and the
+# target files of the many-* scenarios: prepare_many SERVER
+prepare_many() {
+    local server=$1 i slug auth
+    lk_say "$server: creating $TENANTS tenants through the admin API"
+    if ! CREATE_SECS=$(python3 "$BENCH/many_tenants.py" "$BASE_URL" "$ADMIN_TOKEN" "$TENANTS"); then
+        lk_say "$server: tenant creation failed"
+        return 1
+    fi
+    lk_say "$server: $TENANTS tenants in ${CREATE_SECS}s"
+    : >"$WORK/many-discovery.targets"
+    : >"$WORK/many-jwks.targets"
+    : >"$WORK/many-cc.targets"
+    for ((i = 0; i < TENANTS; i++)); do
+        printf '/t/t%d/.well-known/openid-configuration\t\n' "$i" >>"$WORK/many-discovery.targets"
+        printf '/t/t%d/jwks\t\n' "$i" >>"$WORK/many-jwks.targets"
+    done
+    for ((i = 0; i < 50; i++)); do
+        slug=t$(((i * 7919) % TENANTS))
+        auth=$(latchkey_client "$ENV_FILE" "bench-$slug" --tenant-override "$slug") || return 1
+        printf '/t/%s/token\t%s\n' "$slug" "$auth" >>"$WORK/many-cc.targets"
+    done
+    MANY_READY=1
 }
 
 # Marks every selected scenario of SERVER as not run, with REASON.
@@ -398,6 +454,24 @@ run_scenarios() {
             jwks)
                 measure "$scenario" "$server" "$JWKS_URL" GET "" "" '"keys"'
                 ;;
+            many-*)
+                if [ -z "$MANY_READY" ] && ! prepare_many "$server"; then
+                    BAD["$scenario|$server"]=1 NOTE["$scenario|$server"]="tenants not created"
+                    FAILED=1
+                    continue
+                fi
+                case $scenario in
+                    many-discovery)
+                        MEASURE_TARGETS=$WORK/many-discovery.targets measure "$scenario" \
+                            "$server" "$BASE_URL" GET "" "" '"issuer"' ;;
+                    many-jwks)
+                        MEASURE_TARGETS=$WORK/many-jwks.targets measure "$scenario" \
+                            "$server" "$BASE_URL" GET "" "" '"keys"' ;;
+                    many-cc-jwt)
+                        MEASURE_TARGETS=$WORK/many-cc.targets measure "$scenario" \
+                            "$server" "$BASE_URL" POST "$form" "" '"access_token"' ;;
+                esac
+                ;;
         esac
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             lk_say "$server died during $scenario"
@@ -418,12 +492,16 @@ JWK_FILE=$WORK/es256.private.jwk
 # Creates a client with the latchkey CLI: latchkey_client ENV_FILE NAME [EXTRA ARGS...].
 # Prints the Authorization header value for it.
 latchkey_client() {
-    local env_file=$1 name=$2 json id secret
+    local env_file=$1 name=$2 json id secret tenant=default
     shift 2
+    if [ "${1:-}" = --tenant-override ]; then
+        tenant=$2
+        shift 2
+    fi
     local -a env_vars
     mapfile -t env_vars <"$env_file"
     json=$(cd "$WORK" && timeout 120 env "${env_vars[@]}" "$LATCHKEY_BIN" client create \
-        --tenant default --name "$name" --grant-type client_credentials \
+        --tenant "$tenant" --name "$name" --grant-type client_credentials \
         --auth-method client_secret_basic --scope "api:read api:write" "$@" --json) || return 1
     id=$(json_field client_id <<<"$json") || return 1
     secret=$(json_field client_secret <<<"$json") || return 1
@@ -440,8 +518,11 @@ start_latchkey() {
     log=$WORK/$server.log
     base=http://127.0.0.1:$port
     mkdir -p "$data"
+    ADMIN_TOKEN=bench-admin-$(random_hex 16)
     printf '%s\n' "LATCHKEY__DATA_DIR=$data" "LATCHKEY__SERVER__BIND=127.0.0.1:$port" \
-        "LATCHKEY__SERVER__PUBLIC_URL=$base" "LATCHKEY__LOG__FILTER=warn" "$@" >"$env_file"
+        "LATCHKEY__SERVER__PUBLIC_URL=$base" "LATCHKEY__LOG__FILTER=warn" \
+        "LATCHKEY__ADMIN__TOKEN=$ADMIN_TOKEN" "$@" >"$env_file"
+    BASE_URL=$base ENV_FILE=$env_file MANY_READY=
     local -a env_vars
     mapfile -t env_vars <"$env_file"
     # The working directory is empty, so no config/latchkey.toml is picked up.
@@ -450,6 +531,7 @@ start_latchkey() {
         "$LATCHKEY_BIN" serve
     wait_ready GET "$base/readyz" "$log" || return 1
     issuer=$base/t/default
+    # wrk's URL for the many-* scenarios: the path comes from the target file.
     JWT_AUTH=$(latchkey_client "$env_file" bench-jwt) || return 1
     OPAQUE_AUTH=$(latchkey_client "$env_file" bench-opaque --access-token-format opaque) ||
         return 1
@@ -709,16 +791,39 @@ p99_target() {
         target "$server" "p99 < 15 ms in every scenario" "max $worst ms ($worst_at)" FAIL
     fi
 }
+# many_target SERVER MANY ONE: the many-tenant scenario within 10% of the one-tenant one.
+many_target() {
+    local server=$1 many=$2 one=$3 desc="$2 within 10% of $3" r
+    if ! contains "$many" "${SCENARIOS[@]}" || ! contains "$one" "${SCENARIOS[@]}"; then
+        target "$server" "$desc" "not measured" SKIP
+    elif [ -n "${BAD[$many|$server]:-}" ] || [ -n "${BAD[$one|$server]:-}" ]; then
+        target "$server" "$desc" "a scenario failed" FAIL
+    else
+        r=$(ratio "${RPS[$many|$server]}" "${RPS[$one|$server]}")
+        if awk -v r="$r" 'BEGIN { exit !(r + 0 >= 0.9) }'; then
+            target "$server" "$desc" "$(awk -v r="$r" 'BEGIN { printf "%.0f%%", 100 * r }')" PASS
+        else
+            target "$server" "$desc" "$(awk -v r="$r" 'BEGIN { printf "%.0f%%", 100 * r }')" FAIL
+        fi
+    fi
+}
 for server in latchkey-sqlite latchkey-postgres; do
     uses "$server" || continue
-    ratio_target "$server" cc-jwt bare 0.8 "cc-jwt >= 80% of bare"
-    ratio_target "$server" cc-jwt node 5 "cc-jwt >= 5x node"
-    ratio_target "$server" cc-opaque node 2 "cc-opaque (stored) >= 2x node (memory)"
-    ratio_target "$server" introspect node 3 "introspect >= 3x node"
+    ratio_target "$server" cc-jwt bare 0.9 "cc-jwt >= 90% of bare"
+    ratio_target "$server" cc-opaque node 1.3 "cc-opaque (durable) >= 1.3x node (memory)"
+    ratio_target "$server" introspect node 4 "introspect >= 4x node"
+    ratio_target "$server" discovery node 4 "discovery >= 4x node"
+    ratio_target "$server" jwks node 4 "jwks >= 4x node"
+    many_target "$server" many-discovery discovery
+    many_target "$server" many-jwks jwks
+    many_target "$server" many-cc-jwt cc-jwt
     p99_target "$server"
 done
 
 NOTES=()
+if [ -n "$CREATE_SECS" ]; then
+    NOTES+=("Creating $TENANTS tenants through the admin API took ${CREATE_SECS}s (the last server that ran many-*).")
+fi
 if [ "$CONNECTIONS" != 64 ]; then
     NOTES+=("The targets are defined at 64 connections; this run used $CONNECTIONS.")
 fi
@@ -761,6 +866,10 @@ mkdir -p "$BENCH/results"
 lk_say "written: bench/results/latest.md"
 
 if [ "$FAILED" != 0 ]; then
-    lk_say "some servers or scenarios could not run (see FAILED above)"
+    lk_say "some servers or scenarios could not run or answered non-2xx (see FAILED above)"
     exit 1
+fi
+if printf '%s\n' "${TARGETS[@]}" | grep -q '| FAIL |'; then
+    lk_say "some targets failed"
+    exit 3
 fi

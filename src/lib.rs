@@ -23,3 +23,4 @@ pub mod ops;
 pub mod routes;
 pub mod store;
 pub mod tenants;
+pub mod urls;

@@ -8,6 +8,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, error, guard, web};
 
 use crate::error::{ErrorCode, OAuthError, Problem};
+use crate::urls::Endpoint;
 use crate::{admin, oauth, oidc, ops};
 
 /// Request bodies above this are refused with 413.
@@ -74,27 +75,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     read(
         cfg,
-        "/t/{tenant}/.well-known/openid-configuration",
+        &Endpoint::OpenidConfiguration.route(),
         oidc::discovery::openid_configuration,
     );
-    read(cfg, "/t/{tenant}/jwks", oidc::jwks::jwks);
-    post(cfg, "/t/{tenant}/token", oauth::token::token);
+    read(cfg, &Endpoint::Jwks.route(), oidc::jwks::jwks);
+    post(cfg, &Endpoint::Token.route(), oauth::token::token);
     post(
         cfg,
-        "/t/{tenant}/introspect",
+        &Endpoint::Introspect.route(),
         oauth::introspection::introspect,
     );
-    post(cfg, "/t/{tenant}/revoke", oauth::revocation::revoke);
+    post(cfg, &Endpoint::Revoke.route(), oauth::revocation::revoke);
     // RFC 7591/7592, with CORS so browser-based clients can register themselves.
     cfg.service(
-        web::resource("/t/{tenant}/register")
+        web::resource(Endpoint::Register.route())
             .wrap(cors("POST, OPTIONS"))
             .route(web::post().to(oauth::registration::register))
             .route(web::method(Method::OPTIONS).to(preflight))
             .default_service(web::to(method_not_allowed("POST, OPTIONS"))),
     );
     cfg.service(
-        web::resource("/t/{tenant}/register/{client_id}")
+        web::resource(format!("{}/{{client_id}}", Endpoint::Register.route()))
             .wrap(cors("GET, PUT, DELETE, OPTIONS"))
             .route(web::get().to(oauth::registration::read))
             .route(web::put().to(oauth::registration::update))

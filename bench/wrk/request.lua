@@ -3,6 +3,8 @@
 --   BENCH_BODY    form body; sent with Content-Type application/x-www-form-urlencoded
 --   BENCH_AUTH    value of the Authorization header
 --   BENCH_EXPECT  a string every good response body contains (plain match, not a pattern)
+--   BENCH_BAD_LOG when set, a file prefix: each thread appends every non-2xx status and body
+--                 (the first 500 of them) to PREFIX.N, for the soak runs
 -- done() prints one line that run.sh reads:
 --   bench: responses=N non2xx=N matched=N
 -- where matched counts the responses whose body contains BENCH_EXPECT.
@@ -26,16 +28,28 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+local bad_log = os.getenv("BENCH_BAD_LOG") or ""
+local thread_no = 0
+
 function init(args)
   responses = 0
   non2xx = 0
   matched = 0
+  logged = 0
+  if bad_log ~= "" then
+    log_file = io.open(bad_log .. "." .. tostring({}):sub(8), "a")
+  end
 end
 
 function response(status, headers, response_body)
   responses = responses + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+    if log_file and logged < 500 then
+      logged = logged + 1
+      log_file:write(string.format("%d\t%s\n", status, (response_body or ""):gsub("\n", " ")))
+      log_file:flush()
+    end
   end
   if expect == "" or (response_body and string.find(response_body, expect, 1, true)) then
     matched = matched + 1

@@ -546,7 +546,7 @@ pub async fn initial_access_token_command(
                 "token": token,
                 "id": id,
                 "tenant": tenant.slug,
-                "registration_endpoint": format!("{}/register", state.settings.issuer(&tenant.slug)),
+                "registration_endpoint": crate::urls::TenantUrls::new(&state.settings, &tenant.slug).endpoint(crate::urls::Endpoint::Register),
                 "expires_at": expires_at.map(rfc3339),
                 "max_uses": max_uses,
             });

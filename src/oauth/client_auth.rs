@@ -21,6 +21,7 @@ use crate::jose::{JoseError, jwt};
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
 use crate::model::{Tenant, TenantId};
 use crate::oauth::params::Params;
+use crate::urls::{Endpoint, TenantUrls};
 
 /// RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -162,10 +163,10 @@ pub async fn form_request(
     tenant: &Tenant,
     req: &HttpRequest,
     form: Vec<(String, String)>,
-    endpoint: &str,
+    endpoint: Endpoint,
 ) -> Result<(Params, Authenticated), OAuthError> {
     let params = Params::parse(form)?;
-    let url = format!("{}/{endpoint}", state.settings.issuer(&tenant.slug));
+    let url = TenantUrls::new(&state.settings, &tenant.slug).endpoint(endpoint);
     let auth = authenticate(state, tenant, req, &params, &url).await?;
     Ok((params, auth))
 }
@@ -333,7 +334,7 @@ async fn check_assertion(
     {
         return Err(fail("client assertion is not valid yet"));
     }
-    let token_endpoint = format!("{issuer}/token");
+    let token_endpoint = TenantUrls::new(&state.settings, &tenant.slug).endpoint(Endpoint::Token);
     if !audience_ok(&claims, &[issuer, &token_endpoint, endpoint]) {
         return Err(fail("client assertion audience is not this server"));
     }

@@ -28,8 +28,14 @@ pub async fn introspect(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) =
-        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "introspect").await?;
+    let (params, auth) = client_auth::form_request(
+        &state,
+        &tenant,
+        &req,
+        form.into_inner(),
+        crate::urls::Endpoint::Introspect,
+    )
+    .await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
     if auth.method == AuthMethod::None {
         return Err(

@@ -220,12 +220,9 @@ fn client_information(
     if client.dynamic {
         body.insert(
             "registration_client_uri".into(),
-            format!(
-                "{}/register/{}",
-                state.settings.issuer(&tenant.slug),
-                client.client_id
-            )
-            .into(),
+            crate::urls::TenantUrls::new(&state.settings, &tenant.slug)
+                .registration_client(&client.client_id)
+                .into(),
         );
     }
     Value::Object(body)

@@ -24,8 +24,14 @@ pub async fn revoke(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) =
-        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "revoke").await?;
+    let (params, auth) = client_auth::form_request(
+        &state,
+        &tenant,
+        &req,
+        form.into_inner(),
+        crate::urls::Endpoint::Revoke,
+    )
+    .await?;
     let token = params.required("token")?;
     // RFC 7009 §2.1: the hint only orders the search; an unknown one is ignored.
     let hint = params.token_type_hint();

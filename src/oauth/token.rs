@@ -58,8 +58,14 @@ pub async fn token(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) =
-        client_auth::form_request(&state, &tenant, &req, form.into_inner(), "token").await?;
+    let (params, auth) = client_auth::form_request(
+        &state,
+        &tenant,
+        &req,
+        form.into_inner(),
+        crate::urls::Endpoint::Token,
+    )
+    .await?;
     let raw = params.required("grant_type")?;
     let grant: GrantType = raw.parse().map_err(|_| {
         OAuthError::code(

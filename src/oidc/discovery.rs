@@ -10,6 +10,7 @@ use crate::error::OAuthError;
 use crate::http::CurrentTenant;
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, GrantType, HMAC_ALGS};
 use crate::model::{SigningAlg, Tenant};
+use crate::urls::{Endpoint, TenantUrls};
 
 /// Provider metadata, named as in OpenID Connect Discovery §3 and RFC 8414 §2.
 #[derive(Debug, Serialize)]
@@ -55,9 +56,9 @@ fn signing_algs() -> Vec<&'static str> {
 
 impl ProviderMetadata {
     pub fn for_tenant(state: &AppState, tenant: &Tenant) -> ProviderMetadata {
-        let issuer = state.settings.issuer(&tenant.slug);
+        let urls = TenantUrls::new(&state.settings, &tenant.slug);
         ProviderMetadata {
-            jwks_uri: format!("{issuer}/jwks"),
+            jwks_uri: urls.endpoint(Endpoint::Jwks),
             response_types_supported: Vec::new(),
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec![
@@ -65,21 +66,21 @@ impl ProviderMetadata {
                 SigningAlg::Es256,
                 SigningAlg::EdDsa,
             ],
-            token_endpoint: format!("{issuer}/token"),
+            token_endpoint: urls.endpoint(Endpoint::Token),
             token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             token_endpoint_auth_signing_alg_values_supported: signing_algs(),
             grant_types_supported: crate::oauth::token::SUPPORTED_GRANTS.to_vec(),
-            registration_endpoint: format!("{issuer}/register"),
-            introspection_endpoint: format!("{issuer}/introspect"),
+            registration_endpoint: urls.endpoint(Endpoint::Register),
+            introspection_endpoint: urls.endpoint(Endpoint::Introspect),
             // Public clients may not introspect (RFC 7662 §2.1).
             introspection_endpoint_auth_methods_supported: AUTH_METHODS[..4].to_vec(),
             introspection_endpoint_auth_signing_alg_values_supported: signing_algs(),
             introspection_signing_alg_values_supported: vec![SigningAlg::Rs256],
-            revocation_endpoint: format!("{issuer}/revoke"),
+            revocation_endpoint: urls.endpoint(Endpoint::Revoke),
             revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             revocation_endpoint_auth_signing_alg_values_supported: signing_algs(),
             resource_indicators_supported: true,
-            issuer,
+            issuer: urls.issuer().to_owned(),
         }
     }
 }

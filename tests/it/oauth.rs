@@ -7,5 +7,6 @@ mod refresh_token;
 mod registration;
 mod relying_party;
 mod revocation;
+mod tenancy;
 mod token;
 mod token_exchange;
