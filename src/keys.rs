@@ -245,6 +245,9 @@ pub async fn signing_set(
         return Ok(set);
     }
     fill_missing(state, tenant, true).await?;
+    // Another replica may have made them (our insert then conflicts and announces nothing):
+    // our copy is stale either way.
+    state.hot.keys.remove(&tenant);
     key_set(state, tenant).await
 }
 

@@ -4,11 +4,13 @@
 --   BENCH_METHOD   GET or POST (default GET)
 --   BENCH_BODY     form body for POST
 --   BENCH_EXPECT   a string every good response body contains
+--   BENCH_BAD_LOG  as in request.lua
 -- done() prints the same summary line as request.lua.
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY") or ""
 local expect = os.getenv("BENCH_EXPECT") or ""
+local bad_log = os.getenv("BENCH_BAD_LOG") or ""
 
 local targets = {}
 for line in io.lines(os.getenv("BENCH_TARGETS")) do
@@ -26,6 +28,10 @@ function init(args)
   responses = 0
   non2xx = 0
   matched = 0
+  logged = 0
+  if bad_log ~= "" then
+    log_file = io.open(bad_log .. "." .. tostring({}):sub(8), "a")
+  end
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end
 
@@ -46,6 +52,11 @@ function response(status, headers, response_body)
   responses = responses + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+    if log_file and logged < 500 then
+      logged = logged + 1
+      log_file:write(string.format("%d\t%s\n", status, (response_body or ""):gsub("\n", " ")))
+      log_file:flush()
+    end
   end
   if expect == "" or (response_body and string.find(response_body, expect, 1, true)) then
     matched = matched + 1

@@ -120,11 +120,22 @@ fn key_fits(alg: &str, jwk: &Jwk) -> bool {
     }
 }
 
-/// Asymmetric algorithms a client or publisher may sign with.
+/// Asymmetric algorithms a client or publisher may sign with. The key's own `alg`, if any,
+/// was matched by the caller (up to [`same_alg`]); josekit wants its own name there, so the
+/// member is dropped before the verifier is built.
 fn asymmetric_verifier(alg: &str, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JoseError> {
     if !key_fits(alg, jwk) {
         return Err(JoseError(format!("the key does not fit algorithm '{alg}'")));
     }
+    let unnamed;
+    let jwk = if jwk.algorithm().is_some() {
+        let mut map = jwk.as_ref().clone();
+        map.remove("alg");
+        unnamed = Jwk::from_map(map)?;
+        &unnamed
+    } else {
+        jwk
+    };
     Ok(match alg {
         "RS256" => Box::new(jws::RS256.verifier_from_jwk(jwk)?),
         "PS256" => Box::new(jws::PS256.verifier_from_jwk(jwk)?),
@@ -159,10 +170,11 @@ pub fn check_public_keys(value: &Value) -> Result<(), JoseError> {
         if jwk.key_use().is_some_and(|u| u != "sig") {
             continue;
         }
-        let alg = match (jwk.key_type(), jwk.curve()) {
-            ("RSA", _) => "RS256",
-            ("EC", Some("P-256")) => "ES256",
-            ("OKP", Some("Ed25519")) => "EdDSA",
+        let alg = match (jwk.key_type(), jwk.curve(), jwk.algorithm()) {
+            ("RSA", _, Some("PS256")) => "PS256",
+            ("RSA", _, _) => "RS256",
+            ("EC", Some("P-256"), _) => "ES256",
+            ("OKP", Some("Ed25519"), _) => "EdDSA",
             _ => continue,
         };
         asymmetric_verifier(alg, &jwk).map_err(|e| {
@@ -306,5 +318,33 @@ mod tests {
         assert!(peek_header(&bare).unwrap().kid.is_none());
         assert!(verify_with_jwks(&bare, &keyed_jwks, &["ES256"]).is_ok());
         assert!(verify_with_jwks(&token, &jwks, &["RS256"]).is_err());
+    }
+
+    #[test]
+    fn keys_named_with_either_eddsa_name_verify() {
+        use josekit::jwk::alg::ed::EdCurve;
+        let key = Jwk::generate_ed_key(EdCurve::Ed25519).unwrap();
+        let mut payload = josekit::jwt::JwtPayload::new();
+        payload.set_subject("c");
+        let token = josekit::jwt::encode_with_signer(
+            &payload,
+            &josekit::jws::JwsHeader::new(),
+            &jws::EdDSA.signer_from_jwk(&key).unwrap(),
+        )
+        .unwrap();
+        for name in ["EdDSA", "Ed25519"] {
+            let mut public = key.to_public_key().unwrap();
+            public.set_algorithm(name);
+            let jwks = json!({"keys": [Value::Object(public.as_ref().clone())]});
+            check_public_keys(&jwks).unwrap();
+            assert!(
+                verify_with_jwks(&token, &jwks, &["EdDSA", "Ed25519"]).is_ok(),
+                "{name}"
+            );
+        }
+        let rsa = Jwk::generate_rsa_key(2048).unwrap();
+        let mut public = rsa.to_public_key().unwrap();
+        public.set_algorithm("PS256");
+        check_public_keys(&json!({"keys": [Value::Object(public.as_ref().clone())]})).unwrap();
     }
 }

@@ -231,8 +231,8 @@ impl Store {
     }
 
     /// Deletes a dynamically registered client only if it is still unused since `cutoff`,
-    /// checked in the same statement (a use recorded meanwhile keeps it). Returns whether it
-    /// was deleted.
+    /// checked in the delete itself (a use recorded meanwhile keeps it), with its API keys in
+    /// the same transaction (its tokens go by cascade). Returns whether it was deleted.
     pub async fn delete_client_unused_since(
         &self,
         tenant: TenantId,
@@ -241,16 +241,28 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client_id = client_id.as_str().to_owned();
         self.db
-            .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| diesel::delete(
-                    clients::table
-                        .filter(clients::tenant_id.eq(tenant.db()))
-                        .filter(clients::client_id.eq(&client_id))
-                        .filter(unused_since(cutoff))
-                )
-                .execute(c)
-                .await)?;
-                Ok(n > 0)
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let n = with_tx_conn!(&mut tx, |c| diesel::delete(
+                        clients::table
+                            .filter(clients::tenant_id.eq(tenant.db()))
+                            .filter(clients::client_id.eq(&client_id))
+                            .filter(unused_since(cutoff))
+                    )
+                    .execute(c)
+                    .await)?;
+                    if n > 0 {
+                        with_tx_conn!(&mut tx, |c| diesel::delete(
+                            api_keys::table
+                                .filter(api_keys::tenant_id.eq(tenant.db()))
+                                .filter(api_keys::owner_kind.eq("client"))
+                                .filter(api_keys::owner.eq(&client_id))
+                        )
+                        .execute(c)
+                        .await)?;
+                    }
+                    Ok(n > 0)
+                })
             })
             .await
     }
