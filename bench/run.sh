@@ -362,7 +362,8 @@ measure() {
             note='"active":true in 100% of bodies'
         fi
     fi
-    if [ -n "$SOAK" ] && compgen -G "$WORK/$server-$scenario.bad.*" >/dev/null; then
+    if [ -n "$SOAK" ] && compgen -G "$WORK/$server-$scenario.bad.*" >/dev/null &&
+        cat "$WORK/$server-$scenario.bad".* | grep -q .; then
         mkdir -p "$BENCH/results"
         cat "$WORK/$server-$scenario.bad".* >"$BENCH/results/soak-$server-$scenario.non2xx"
         lk_say "non-2xx statuses and bodies: bench/results/soak-$server-$scenario.non2xx"
