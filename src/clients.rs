@@ -25,6 +25,17 @@ pub struct IssuedCredentials {
     pub registration_access_token: Option<String>,
 }
 
+/// A new client id: 128 random bits in base64url, starting with a letter or digit, so it is
+/// never taken for an option where scripts pass it on a command line (`-x…`).
+fn new_client_id() -> String {
+    loop {
+        let id = random_token::<16>();
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
+}
+
 /// Random bytes in a client secret: base64url makes 64 characters of them.
 pub const SECRET_BYTES: usize = 48;
 
@@ -153,7 +164,7 @@ pub async fn create_spending(
     check_policy(state, &new.policy)?;
     check_keys(&new.metadata)?;
     let now = state.clock.now();
-    let client_id = ClientId::parse(&random_token::<16>())
+    let client_id = ClientId::parse(&new_client_id())
         .ok_or_else(|| ServiceError::Internal("generated client_id is malformed".into()))?;
     let mut client = Client {
         client_id,
@@ -400,4 +411,18 @@ pub async fn purge_unused(state: &AppState) -> Result<usize, ServiceError> {
         }
     }
     Ok(purged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_never_look_like_options() {
+        for _ in 0..2000 {
+            let id = new_client_id();
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+            assert_eq!(id.len(), 22);
+        }
+    }
 }

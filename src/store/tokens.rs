@@ -539,23 +539,6 @@ impl Store {
             .await
     }
 
-    /// Spends one use of an initial access token of `tenant`, atomically. False when it is
-    /// unknown, expired or used up.
-    pub async fn spend_initial_access_token(
-        &self,
-        tenant: TenantId,
-        token_hash: [u8; 32],
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.db
-            .transaction(move |mut tx| {
-                Box::pin(
-                    async move { tx.spend_initial_access_token(tenant, token_hash, now).await },
-                )
-            })
-            .await
-    }
-
     /// Deletes expired tokens of every tenant; returns how many rows went.
     /// Refresh token rows are kept `grace` seconds past expiry: access tokens refreshed from a
     /// family look up its revocation there until they expire themselves.

@@ -126,6 +126,43 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A refresh token for `client`, exchanged (RFC 8693) from its own client-credentials
+    /// token (asserting success).
+    pub async fn refresh_token(&self, client: &TestClient) -> String {
+        let subject = self.access_token(client).await;
+        let res = self
+            .token(
+                client,
+                &[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", subject.as_str()),
+                    (
+                        "subject_token_type",
+                        "urn:ietf:params:oauth:token-type:access_token",
+                    ),
+                    (
+                        "requested_token_type",
+                        "urn:ietf:params:oauth:token-type:refresh_token",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200, "refresh token by exchange");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["token_type"], "N_A");
+        assert_eq!(
+            body["issued_token_type"],
+            "urn:ietf:params:oauth:token-type:refresh_token"
+        );
+        body["access_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned()
+    }
+
     /// Introspects `token` as `client`; returns the JSON response (asserting 200).
     pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
         let res = self

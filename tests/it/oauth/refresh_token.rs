@@ -17,7 +17,6 @@ backends!(
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 const RT: &str = "urn:ietf:params:oauth:token-type:refresh_token";
 
 const A: &str = "https://a.example.com/";
@@ -30,27 +29,6 @@ fn refreshing(app: &TestApp) -> ClientBuilder<'_> {
             p.resources = vec![A.into(), B.into()];
             p.access_token_ttl_secs = Some(3600);
         })
-}
-
-/// A refresh token for `client`, exchanged from its own client-credentials token.
-async fn refresh_token_for(app: &TestApp, client: &TestClient) -> String {
-    let subject = app.access_token(client).await;
-    let res = app
-        .token(
-            client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &subject),
-                ("subject_token_type", AT),
-                ("requested_token_type", RT),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn refresh(
@@ -68,7 +46,7 @@ async fn concurrent_refreshes_leave_no_live_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing(&app).create().await;
     for round in 0..4 {
-        let token = refresh_token_for(&app, &client).await;
+        let token = app.refresh_token(&client).await;
         let attempts = (0..8).map(|_| refresh(&app, &client, &token, &[]));
         let results = futures_util::future::join_all(attempts).await;
         let mut issued = Vec::new();
@@ -104,7 +82,7 @@ async fn concurrent_refreshes_leave_no_live_token(backend: Backend) {
 async fn a_revoked_family_takes_no_new_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing(&app).create().await;
-    let token = refresh_token_for(&app, &client).await;
+    let token = app.refresh_token(&client).await;
     let tenant = app.default_tenant().await;
     let stored = app
         .state
@@ -163,7 +141,7 @@ async fn a_revoked_family_takes_no_new_token(backend: Backend) {
 async fn refresh_is_held_to_the_clients_current_scope_and_resources(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing(&app).create().await;
-    let token = refresh_token_for(&app, &client).await;
+    let token = app.refresh_token(&client).await;
     // The administrator narrows the client after the grant.
     let tenant = app.default_tenant().await;
     let id = ClientId::parse(&client.id).unwrap();
@@ -208,7 +186,7 @@ async fn exchanged_refresh_tokens_join_the_subject_family(backend: Backend) {
         .policy(|p| p.refresh_token_ttl_secs = Some(1000))
         .create()
         .await;
-    let first = refresh_token_for(&app, &client).await;
+    let first = app.refresh_token(&client).await;
     let tenant = app.default_tenant().await;
     let stored = |token: String| {
         let app = &app;

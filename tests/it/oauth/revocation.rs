@@ -87,39 +87,6 @@ async fn only_the_owning_client_may_revoke(backend: Backend) {
     assert_eq!(app.introspect(&owner, &token).await["active"], true);
 }
 
-/// A delegated refresh token, issued by token exchange, to exercise the refresh grant.
-async fn refresh_token_for(app: &TestApp, client: &TestClient) -> String {
-    let subject = app.access_token(client).await;
-    let res = app
-        .token(
-            client,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", subject.as_str()),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:access_token",
-                ),
-                (
-                    "requested_token_type",
-                    "urn:ietf:params:oauth:token-type:refresh_token",
-                ),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["token_type"], "N_A");
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:refresh_token"
-    );
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 fn refreshing_client(app: &TestApp) -> crate::harness::clients::ClientBuilder<'_> {
     app.client("default")
         .grants(&[
@@ -141,7 +108,7 @@ async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Re
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing_client(&app).create().await;
-    let first = refresh_token_for(&app, &client).await;
+    let first = app.refresh_token(&client).await;
     let res = refresh(&app, &client, &first).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -171,7 +138,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
 async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing_client(&app).create().await;
-    let first = refresh_token_for(&app, &client).await;
+    let first = app.refresh_token(&client).await;
     let body: Value = refresh(&app, &client, &first).await.json().await.unwrap();
     let second = body["refresh_token"].as_str().unwrap().to_owned();
     let refreshed_access = body["access_token"].as_str().unwrap().to_owned();
@@ -358,7 +325,7 @@ async fn refresh_token_families_end_when_their_first_token_would(backend: Backen
         })
         .create()
         .await;
-    let first = refresh_token_for(&app, &client).await;
+    let first = app.refresh_token(&client).await;
     app.state.clock.advance(600);
     let body: Value = refresh(&app, &client, &first).await.json().await.unwrap();
     let second = body["refresh_token"].as_str().unwrap().to_owned();

@@ -5,7 +5,7 @@ use latchkey::model::api_key::ApiKeyOwner;
 use latchkey::model::client::ClientId;
 use latchkey::model::token::{Scope, TokenFormat};
 use latchkey::oauth::api_keys::NewApiKey;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::clients::{TestClient, oauth_error};
 use crate::harness::{Backend, TestApp};
@@ -13,32 +13,6 @@ use crate::harness::{Backend, TestApp};
 backends!(tokens_and_keys_stay_in_their_tenant);
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-async fn refresh_token_for(app: &TestApp, client: &TestClient) -> String {
-    let subject = app.access_token(client).await;
-    let res = app
-        .token(
-            client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &subject),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:access_token",
-                ),
-                (
-                    "requested_token_type",
-                    "urn:ietf:params:oauth:token-type:refresh_token",
-                ),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn tokens_and_keys_stay_in_their_tenant(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -65,7 +39,7 @@ async fn tokens_and_keys_stay_in_their_tenant(backend: Backend) {
         .await;
     let jwt = app.access_token(&here).await;
     let opaque = app.access_token(&here_opaque).await;
-    let refresh = refresh_token_for(&app, &here).await;
+    let refresh = app.refresh_token(&here).await;
     let (_, api_key) = latchkey::oauth::api_keys::create(
         &app.state,
         &default,
