@@ -4,6 +4,7 @@
 
 mod flight;
 mod hot;
+mod keys;
 mod memory;
 mod redis;
 
@@ -15,6 +16,7 @@ use tokio::sync::broadcast;
 
 pub use flight::SingleFlight;
 pub use hot::HotMap;
+pub use keys::CacheKey;
 pub use memory::MemoryCache;
 pub use redis::RedisCache;
 
@@ -108,6 +110,22 @@ impl Cache {
             Cache::Memory(_) => "memory",
             Cache::Redis(_) => "redis",
         }
+    }
+}
+
+impl Cache {
+    /// Adds one to the fixed-window counter `key` (see [`SharedState::increment`]).
+    pub async fn count(&self, key: &CacheKey<'_>, window: Duration) -> Result<i64, CacheError> {
+        self.increment(&key.render(), window).await
+    }
+
+    /// True the first time `key` is seen within `ttl`, on any replica (replay detection).
+    pub async fn first_sighting(
+        &self,
+        key: &CacheKey<'_>,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        self.set_if_absent(&key.render(), b"1", ttl).await
     }
 }
 

@@ -13,9 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::cache::SharedState;
+use crate::cache::CacheKey;
 use crate::clients;
-use crate::crypto::{b64url, secrets_equal, sha256};
+use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
 use crate::jose::{JoseError, jwt};
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
@@ -342,16 +342,15 @@ async fn check_assertion(
         return Err(fail("client assertion lacks jti"));
     };
     // RFC 7523 §3 item 7: a jti is used once, on any replica, until the assertion expires.
-    let key = format!(
-        "assertion:{}:{}:{}",
-        tenant.id,
-        client.client_id,
-        b64url(&sha256(jti.as_bytes()))
-    );
+    let key = CacheKey::AssertionJti {
+        tenant: tenant.id,
+        client: &client.client_id,
+        jti,
+    };
     let ttl = Duration::from_secs(u64::try_from(exp - now + SKEW).unwrap_or(1).max(1));
     if !state
         .cache
-        .set_if_absent(&key, b"1", ttl)
+        .first_sighting(&key, ttl)
         .await
         .map_err(ServiceError::from)?
     {

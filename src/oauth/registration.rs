@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
-use crate::cache::SharedState;
+use crate::cache::CacheKey;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
@@ -282,18 +282,21 @@ async fn admit<'r>(
             let window = Duration::from_secs(3600);
             let limits = [
                 (
-                    format!("reg:ip:{}:{ip}", tenant.id),
+                    CacheKey::RegistrationsFrom {
+                        tenant: tenant.id,
+                        subject: &ip,
+                    },
                     state.settings.oauth.registration_per_ip_per_hour,
                 ),
                 (
-                    format!("reg:tenant:{}", tenant.id),
+                    CacheKey::Registrations { tenant: tenant.id },
                     state.settings.oauth.registration_per_tenant_per_hour,
                 ),
             ];
             for (key, limit) in limits {
                 let count = state
                     .cache
-                    .increment(&key, window)
+                    .count(&key, window)
                     .await
                     .map_err(ServiceError::from)?;
                 if count > i64::from(limit) {

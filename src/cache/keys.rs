@@ -1,0 +1,41 @@
+//! Every key of the shared state, typed. Each names its tenant, as store calls do, and is
+//! rendered to its one string here, so two features cannot collide on a key or spell one
+//! differently.
+
+use crate::crypto::{b64url, sha256};
+use crate::model::TenantId;
+use crate::model::client::ClientId;
+
+/// A key of [`super::Cache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheKey<'a> {
+    /// RFC 7523 §3 item 7: a client assertion's `jti`, remembered until the assertion
+    /// expires (stored as its digest).
+    AssertionJti {
+        tenant: TenantId,
+        client: &'a ClientId,
+        jti: &'a str,
+    },
+    /// Registrations from one address (an IPv6 /64 as one) in the current hour.
+    RegistrationsFrom { tenant: TenantId, subject: &'a str },
+    /// Registrations at a tenant in the current hour.
+    Registrations { tenant: TenantId },
+}
+
+impl CacheKey<'_> {
+    /// The string the backends store it under (before their own prefix).
+    pub fn render(&self) -> String {
+        match self {
+            CacheKey::AssertionJti {
+                tenant,
+                client,
+                jti,
+            } => format!(
+                "assertion:{tenant}:{client}:{}",
+                b64url(&sha256(jti.as_bytes()))
+            ),
+            CacheKey::RegistrationsFrom { tenant, subject } => format!("reg:ip:{tenant}:{subject}"),
+            CacheKey::Registrations { tenant } => format!("reg:tenant:{tenant}"),
+        }
+    }
+}
