@@ -7,5 +7,6 @@ pub mod grants;
 pub mod introspection;
 pub mod params;
 pub mod registration;
+pub mod requests;
 pub mod revocation;
 pub mod token;

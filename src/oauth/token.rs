@@ -14,6 +14,7 @@ use crate::model::token::{Scope, TokenType};
 use crate::oauth::access_token::Issued;
 use crate::oauth::client_auth;
 use crate::oauth::grants;
+use crate::oauth::requests::TokenRequest;
 
 /// A successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
 #[derive(Debug, Serialize)]
@@ -85,21 +86,21 @@ pub async fn token(
             format!("this client is not registered for the {grant} grant"),
         ));
     }
-    let response = match grant {
-        GrantType::ClientCredentials => {
-            grants::client_credentials::grant(&state, &tenant, &auth.client, &params).await?
+    let client = &auth.client;
+    let response = match TokenRequest::parse(grant, &params)? {
+        TokenRequest::ClientCredentials { scope, resources } => {
+            grants::client_credentials::grant(&state, &tenant, client, scope, &resources).await?
         }
-        GrantType::TokenExchange => {
-            grants::token_exchange::grant(&state, &tenant, &auth.client, &params).await?
+        TokenRequest::TokenExchange(request) => {
+            grants::token_exchange::grant(&state, &tenant, client, &request).await?
         }
-        GrantType::RefreshToken => {
-            grants::refresh_token::grant(&state, &tenant, &auth.client, &params).await?
-        }
-        _ => {
-            return Err(OAuthError::code(
-                ErrorCode::UnsupportedGrantType,
-                format!("the {grant} grant is not supported"),
-            ));
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+            resources,
+        } => {
+            grants::refresh_token::grant(&state, &tenant, client, &refresh_token, scope, &resources)
+                .await?
         }
     };
     Ok(response.into_response())
@@ -119,13 +120,12 @@ pub fn scope_ceiling(client: &Client) -> Scope {
     client.metadata.scope.clone().unwrap_or_default()
 }
 
-/// Parses a requested scope and checks it against what may be granted (RFC 6749 §3.3);
-/// without a request, `allowed` is granted.
-pub fn granted_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
-    let Some(raw) = requested else {
+/// Checks a requested scope against what may be granted (RFC 6749 §3.3); without a request,
+/// `allowed` is granted.
+pub fn granted_scope(requested: Option<Scope>, allowed: &Scope) -> Result<Scope, OAuthError> {
+    let Some(scope) = requested else {
         return Ok(allowed.clone());
     };
-    let scope = Scope::parse(raw).map_err(|e| OAuthError::code(ErrorCode::InvalidScope, e))?;
     if !scope.is_subset(allowed) {
         return Err(OAuthError::code(
             ErrorCode::InvalidScope,

@@ -4,19 +4,20 @@ use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::model::Tenant;
 use crate::model::client::Client;
+use crate::model::token::Scope;
 use crate::oauth::access_token::{self, TokenSpec};
-use crate::oauth::params::Params;
 use crate::oauth::token::{TokenResponse, audience, granted_scope, scope_ceiling};
 
 pub async fn grant(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
-    params: &Params,
+    requested: Option<Scope>,
+    resources: &[String],
 ) -> Result<TokenResponse, OAuthError> {
     let allowed = scope_ceiling(client);
-    let scope = granted_scope(params.get("scope"), &allowed)?;
-    let audience = audience(state, tenant, client, params.all("resource"), &[])?;
+    let scope = granted_scope(requested, &allowed)?;
+    let audience = audience(state, tenant, client, resources, &[])?;
     // The client acts on its own behalf: it is the subject (RFC 9068 §2.2).
     let spec = TokenSpec::for_client(
         state,

@@ -12,7 +12,6 @@ use crate::model::token::{
     NewRefreshToken, RefreshTokenState, Rotation, Scope, StoredRefreshToken,
 };
 use crate::oauth::access_token::{self, TokenSpec};
-use crate::oauth::params::Params;
 use crate::oauth::token::{TokenResponse, granted_scope, scope_ceiling};
 
 /// What a refresh token grants again: stored with it, copied into each token refreshed from it.
@@ -293,9 +292,10 @@ pub async fn grant(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
-    params: &Params,
+    raw: &str,
+    requested_scope: Option<Scope>,
+    resources: &[String],
 ) -> Result<TokenResponse, OAuthError> {
-    let raw = params.required("refresh_token")?;
     let Some(stored) = lookup(state, tenant, raw).await? else {
         return Err(invalid_grant("the refresh token is invalid"));
     };
@@ -326,9 +326,9 @@ pub async fn grant(
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
     // the client may be granted now.
     let allowed = original.scope.intersection(&scope_ceiling(client));
-    let scope = granted_scope(params.get("scope"), &allowed)?;
+    let scope = granted_scope(requested_scope, &allowed)?;
     let audience = narrowed_audience(
-        params.all("resource"),
+        resources,
         &original.audience,
         &current_audiences(state, tenant, client),
     )?;

@@ -14,7 +14,7 @@ use crate::model::client::{Client, ClientId, GrantType, check_resource};
 use crate::model::token::{Scope, StoredRefreshToken, TokenFormat, TokenType};
 use crate::oauth::access_token::{self, ActiveAccessToken, TokenSpec};
 use crate::oauth::grants::refresh_token::{self, RefreshGrant};
-use crate::oauth::params::Params;
+use crate::oauth::requests::ExchangeRequest;
 use crate::oauth::token::{TokenResponse, audience, granted_scope, scope_ceiling};
 
 /// A validated subject or actor token.
@@ -141,16 +141,6 @@ async fn validate(
     })
 }
 
-fn token_type(params: &Params, name: &str) -> Result<Option<TokenType>, OAuthError> {
-    params
-        .get(name)
-        .map(|raw| {
-            raw.parse::<TokenType>()
-                .map_err(|_| OAuthError::invalid_request(format!("unsupported {name}")))
-        })
-        .transpose()
-}
-
 /// RFC 8693 §4.4: a subject token naming who may act for it admits only that actor.
 fn may_act_allows(subject: &Party, actor_sub: &str) -> bool {
     match &subject.may_act {
@@ -167,20 +157,9 @@ pub async fn grant(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
-    params: &Params,
+    request: &ExchangeRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    let subject_token = params.required("subject_token")?;
-    let subject_type = token_type(params, "subject_token_type")?
-        .ok_or_else(|| OAuthError::invalid_request("missing parameter 'subject_token_type'"))?;
-    let actor_type = token_type(params, "actor_token_type")?;
-    let actor_token = params.get("actor_token");
-    // RFC 8693 §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT appear without.
-    if actor_token.is_some() != actor_type.is_some() {
-        return Err(OAuthError::invalid_request(
-            "actor_token and actor_token_type go together",
-        ));
-    }
-    let requested = token_type(params, "requested_token_type")?.unwrap_or(TokenType::AccessToken);
+    let requested = request.requested;
     if requested == TokenType::IdToken {
         return Err(OAuthError::invalid_request(
             "requested_token_type id_token is not supported",
@@ -192,19 +171,25 @@ pub async fn grant(
         ));
     }
 
-    let subject = validate(state, tenant, client, subject_token, subject_type)
-        .await?
-        .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?;
+    let subject = validate(
+        state,
+        tenant,
+        client,
+        &request.subject_token,
+        request.subject_token_type,
+    )
+    .await?
+    .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?;
     // The default policy: a client narrows its own access or refresh token. Anything else
     // (another client's token, an ID token, an actor) is impersonation or delegation, which
     // only the client's policy allows (RFC 8693 §1.1), with audiences from that policy.
     let own = subject.client_id.as_ref() == Some(&client.client_id);
-    let (act, by_policy) = match (actor_token, actor_type) {
-        (Some(token), Some(kind)) => {
+    let (act, by_policy) = match &request.actor {
+        Some((token, kind)) => {
             if !client.policy.may_delegate {
                 return Err(unauthorized("this client may not obtain delegation tokens"));
             }
-            let actor = validate(state, tenant, client, token, kind)
+            let actor = validate(state, tenant, client, token, *kind)
                 .await?
                 .ok_or_else(|| invalid("the actor_token is invalid, expired or revoked"))?;
             if !may_act_allows(&subject, &actor.sub) {
@@ -244,24 +229,24 @@ pub async fn grant(
         .clone()
         .unwrap_or_default()
         .intersection(&scope_ceiling(client));
-    let scope = granted_scope(params.get("scope"), &allowed)?;
+    let scope = granted_scope(request.scope.clone(), &allowed)?;
     let audience = if by_policy {
         audience(
             state,
             tenant,
             client,
-            params.all("resource"),
-            params.all("audience"),
+            &request.resources,
+            &request.audiences,
         )?
     } else {
         // Own tokens: within the subject's audience and what the client may address now.
-        for resource in params.all("resource") {
+        for resource in &request.resources {
             check_resource(resource).map_err(|e| OAuthError::code(ErrorCode::InvalidTarget, e))?;
         }
-        let requested: Vec<String> = params
-            .all("resource")
+        let requested: Vec<String> = request
+            .resources
             .iter()
-            .chain(params.all("audience"))
+            .chain(&request.audiences)
             .cloned()
             .collect();
         refresh_token::narrowed_audience(

@@ -1,0 +1,177 @@
+//! Token requests parsed at the edge (RFC 6749 §3.2, §4.4.2, §6; RFC 8693 §2.1; RFC 8707 §2):
+//! after this, no grant reads a form parameter by name.
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::model::client::GrantType;
+use crate::model::token::{Scope, TokenType};
+use crate::oauth::params::Params;
+
+/// A token request, tagged by `grant_type`.
+#[derive(Debug, Clone)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.4.2.
+    ClientCredentials {
+        scope: Option<Scope>,
+        resources: Vec<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<Scope>,
+        resources: Vec<String>,
+    },
+    /// RFC 8693 §2.1.
+    TokenExchange(ExchangeRequest),
+}
+
+/// An RFC 8693 §2.1 request.
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    pub subject_token: String,
+    pub subject_token_type: TokenType,
+    /// The actor token and its type: both or neither (§2.1).
+    pub actor: Option<(String, TokenType)>,
+    /// `requested_token_type`, an access token unless asked otherwise.
+    pub requested: TokenType,
+    pub scope: Option<Scope>,
+    pub resources: Vec<String>,
+    pub audiences: Vec<String>,
+}
+
+/// `scope` as sent: RFC 6749 §3.3 syntax, or `invalid_scope`.
+fn scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
+    params
+        .get("scope")
+        .map(|raw| Scope::parse(raw).map_err(|e| OAuthError::code(ErrorCode::InvalidScope, e)))
+        .transpose()
+}
+
+fn token_type(params: &Params, name: &str) -> Result<Option<TokenType>, OAuthError> {
+    params
+        .get(name)
+        .map(|raw| {
+            raw.parse::<TokenType>()
+                .map_err(|_| OAuthError::invalid_request(format!("unsupported {name}")))
+        })
+        .transpose()
+}
+
+impl TokenRequest {
+    /// The request for `grant` (already checked as supported and allowed for the client).
+    pub fn parse(grant: GrantType, params: &Params) -> Result<TokenRequest, OAuthError> {
+        let resources = params.all("resource").to_vec();
+        Ok(match grant {
+            GrantType::ClientCredentials => TokenRequest::ClientCredentials {
+                scope: scope(params)?,
+                resources,
+            },
+            GrantType::RefreshToken => TokenRequest::RefreshToken {
+                refresh_token: params.required("refresh_token")?.to_owned(),
+                scope: scope(params)?,
+                resources,
+            },
+            GrantType::TokenExchange => {
+                let subject_token = params.required("subject_token")?.to_owned();
+                let subject_token_type =
+                    token_type(params, "subject_token_type")?.ok_or_else(|| {
+                        OAuthError::invalid_request("missing parameter 'subject_token_type'")
+                    })?;
+                // §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT appear
+                // without.
+                let actor = match (
+                    params.get("actor_token"),
+                    token_type(params, "actor_token_type")?,
+                ) {
+                    (Some(token), Some(kind)) => Some((token.to_owned(), kind)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(OAuthError::invalid_request(
+                            "actor_token and actor_token_type go together",
+                        ));
+                    }
+                };
+                TokenRequest::TokenExchange(ExchangeRequest {
+                    subject_token,
+                    subject_token_type,
+                    actor,
+                    requested: token_type(params, "requested_token_type")?
+                        .unwrap_or(TokenType::AccessToken),
+                    scope: scope(params)?,
+                    resources,
+                    audiences: params.all("audience").to_vec(),
+                })
+            }
+            other => {
+                return Err(OAuthError::code(
+                    ErrorCode::UnsupportedGrantType,
+                    format!("the {other} grant is not supported"),
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::parse(
+            pairs
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_parse_by_grant() {
+        let cc = TokenRequest::parse(
+            GrantType::ClientCredentials,
+            &params(&[("scope", "b a"), ("resource", "https://r/")]),
+        )
+        .unwrap();
+        assert!(matches!(
+            cc,
+            TokenRequest::ClientCredentials { scope: Some(s), resources }
+                if s.to_string() == "a b" && resources == ["https://r/"]
+        ));
+        let bad_scope =
+            TokenRequest::parse(GrantType::ClientCredentials, &params(&[("scope", "a\"")]));
+        assert_eq!(bad_scope.unwrap_err().code, ErrorCode::InvalidScope);
+        let no_token = TokenRequest::parse(GrantType::RefreshToken, &params(&[]));
+        assert_eq!(no_token.unwrap_err().code, ErrorCode::InvalidRequest);
+        let half_actor = TokenRequest::parse(
+            GrantType::TokenExchange,
+            &params(&[
+                ("subject_token", "s"),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("actor_token", "a"),
+            ]),
+        );
+        assert_eq!(half_actor.unwrap_err().code, ErrorCode::InvalidRequest);
+        let exchange = TokenRequest::parse(
+            GrantType::TokenExchange,
+            &params(&[
+                ("subject_token", "s"),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("audience", "x"),
+                ("audience", "y"),
+            ]),
+        )
+        .unwrap();
+        let TokenRequest::TokenExchange(e) = exchange else {
+            panic!("not an exchange");
+        };
+        assert_eq!(e.requested, TokenType::AccessToken);
+        assert_eq!(e.audiences, ["x", "y"]);
+        assert!(TokenRequest::parse(GrantType::Implicit, &params(&[])).is_err());
+    }
+}
