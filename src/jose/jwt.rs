@@ -56,6 +56,70 @@ pub fn peek_claims(token: &str) -> Result<Map<String, Value>, JoseError> {
     serde_json::from_slice(&segment(token, 1)?).map_err(|e| JoseError(format!("claims: {e}")))
 }
 
+/// Whether a token must carry `exp` (RFC 7519 §4.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exp {
+    /// It must, and it must not have passed.
+    Required,
+    /// If present, it must not have passed.
+    Optional,
+    /// Not looked at, where a spec says so (an expired `id_token_hint` at RP-initiated logout).
+    Ignored,
+}
+
+/// How a token's times are checked: one rule for client assertions, software statements and
+/// our own tokens presented back.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeRules {
+    pub exp: Exp,
+    /// Clock skew tolerated, seconds, both ways.
+    pub skew: i64,
+    /// The longest `exp - now` accepted (client assertions).
+    pub max_lifetime: Option<i64>,
+    /// Refuse an `iat` in the future (beyond the skew).
+    pub check_iat: bool,
+}
+
+/// Why a token's times were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("lacks exp")]
+    MissingExp,
+    #[error("has expired")]
+    Expired,
+    #[error("lives too long")]
+    TooLong,
+    #[error("is not valid yet")]
+    NotYetValid,
+}
+
+/// Checks `exp`, `nbf` and `iat` (RFC 7519 §4.1.4–4.1.6) at `now`; returns `exp` if present.
+pub fn check_times(
+    claims: &Map<String, Value>,
+    now: i64,
+    rules: TimeRules,
+) -> Result<Option<i64>, TimeError> {
+    let int = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let exp = int("exp");
+    match (rules.exp, exp) {
+        (Exp::Required, None) => return Err(TimeError::MissingExp),
+        (Exp::Required | Exp::Optional, Some(exp)) if exp.saturating_add(rules.skew) <= now => {
+            return Err(TimeError::Expired);
+        }
+        _ => {}
+    }
+    if let (Some(max), Some(exp)) = (rules.max_lifetime, exp)
+        && exp > now.saturating_add(max).saturating_add(rules.skew)
+    {
+        return Err(TimeError::TooLong);
+    }
+    let future = |t: i64| t > now.saturating_add(rules.skew);
+    if int("nbf").is_some_and(future) || (rules.check_iat && int("iat").is_some_and(future)) {
+        return Err(TimeError::NotYetValid);
+    }
+    Ok(exp)
+}
+
 /// Verifies the signature with `verifier` and returns the claims.
 pub fn verify(token: &str, verifier: &dyn JwsVerifier) -> Result<Map<String, Value>, JoseError> {
     let (payload, _) = josekit::jwt::decode_with_verifier(token, verifier)?;
@@ -318,6 +382,52 @@ mod tests {
         assert!(peek_header(&bare).unwrap().kid.is_none());
         assert!(verify_with_jwks(&bare, &keyed_jwks, &["ES256"]).is_ok());
         assert!(verify_with_jwks(&token, &jwks, &["RS256"]).is_err());
+    }
+
+    #[test]
+    fn one_rule_for_token_times() {
+        let rules = TimeRules {
+            exp: Exp::Required,
+            skew: 60,
+            max_lifetime: Some(600),
+            check_iat: true,
+        };
+        let at = |pairs: Value| pairs.as_object().unwrap().clone();
+        let now = 1_000_000;
+        assert_eq!(
+            check_times(&at(json!({})), now, rules),
+            Err(TimeError::MissingExp)
+        );
+        assert_eq!(
+            check_times(&at(json!({"exp": now - 61})), now, rules),
+            Err(TimeError::Expired)
+        );
+        assert_eq!(
+            check_times(&at(json!({"exp": now - 59})), now, rules),
+            Ok(Some(now - 59))
+        );
+        assert_eq!(
+            check_times(&at(json!({"exp": now + 700})), now, rules),
+            Err(TimeError::TooLong)
+        );
+        assert_eq!(
+            check_times(&at(json!({"exp": now + 60, "nbf": now + 61})), now, rules),
+            Err(TimeError::NotYetValid)
+        );
+        assert_eq!(
+            check_times(&at(json!({"exp": now + 60, "iat": now + 61})), now, rules),
+            Err(TimeError::NotYetValid)
+        );
+        let hint = TimeRules {
+            exp: Exp::Ignored,
+            skew: 0,
+            max_lifetime: None,
+            check_iat: false,
+        };
+        assert_eq!(
+            check_times(&at(json!({"exp": now - 9999})), now, hint),
+            Ok(Some(now - 9999))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::cache::CacheKey;
 use crate::clients;
 use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
+use crate::jose::jwt::{Exp, TimeRules};
 use crate::jose::{JoseError, jwt};
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
 use crate::model::{Tenant, TenantId};
@@ -317,23 +318,19 @@ async fn check_assertion(
     })?;
 
     let now = state.clock.now();
-    let int = |name: &str| claims.get(name).and_then(Value::as_i64);
-    let Some(exp) = int("exp") else {
-        return Err(fail("client assertion lacks exp"));
-    };
-    if exp.saturating_add(SKEW) <= now {
-        return Err(fail("client assertion has expired"));
-    }
     let max_lifetime =
         i64::try_from(state.settings.oauth.client_assertion_max_lifetime_secs).unwrap_or(600);
-    if exp > now.saturating_add(max_lifetime).saturating_add(SKEW) {
-        return Err(fail("client assertion lives too long"));
-    }
-    if int("nbf").is_some_and(|nbf| nbf > now + SKEW)
-        || int("iat").is_some_and(|iat| iat > now + SKEW)
-    {
-        return Err(fail("client assertion is not valid yet"));
-    }
+    let rules = TimeRules {
+        exp: Exp::Required,
+        skew: SKEW,
+        max_lifetime: Some(max_lifetime),
+        check_iat: true,
+    };
+    let exp = match jwt::check_times(&claims, now, rules) {
+        Ok(Some(exp)) => exp,
+        Ok(None) => return Err(fail("client assertion lacks exp")),
+        Err(e) => return Err(fail(&format!("client assertion {e}"))),
+    };
     let token_endpoint = TenantUrls::new(&state.settings, &tenant.slug).endpoint(Endpoint::Token);
     if !audience_ok(&claims, &[issuer, &token_endpoint, endpoint]) {
         return Err(fail("client assertion audience is not this server"));

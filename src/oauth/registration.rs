@@ -167,20 +167,17 @@ fn apply_software_statement(
             "the software statement lacks iss",
         ));
     }
-    let time = |name: &str| claims.get(name).and_then(Value::as_i64);
-    if time("exp").is_some_and(|exp| exp <= now) {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidSoftwareStatement,
-            "the software statement has expired",
-        ));
-    }
     // A minute of clock skew for statements made elsewhere.
-    if time("nbf").is_some_and(|nbf| nbf > now + 60)
-        || time("iat").is_some_and(|iat| iat > now + 60)
-    {
+    let rules = jwt::TimeRules {
+        exp: jwt::Exp::Optional,
+        skew: 60,
+        max_lifetime: None,
+        check_iat: true,
+    };
+    if let Err(e) = jwt::check_times(&claims, now, rules) {
         return Err(OAuthError::code(
             ErrorCode::InvalidSoftwareStatement,
-            "the software statement is not valid yet",
+            format!("the software statement {e}"),
         ));
     }
     for (name, value) in claims {
