@@ -53,6 +53,8 @@ pub struct HotCopies {
     pub jwks_refetched: HotMap<(TenantId, ClientId), ()>,
     /// One key set load per tenant at a time.
     pub key_loads: SingleFlight<TenantId>,
+    /// One generation of missing keys per tenant at a time (RSA keys are made on first use).
+    pub key_fills: SingleFlight<TenantId>,
     /// One `jwks_uri` fetch per client at a time.
     pub jwks_fetches: SingleFlight<(TenantId, ClientId)>,
     /// Client ids known not to exist: kept apart and small, so random ids cost one query
@@ -160,6 +162,7 @@ impl AppState {
                 jwks_refetched: HotMap::new(Duration::from_secs(60), HOT_ENTRIES),
                 jwks_fetches: SingleFlight::default(),
                 key_loads: SingleFlight::default(),
+                key_fills: SingleFlight::default(),
                 unknown_clients: HotMap::new(ttl, UNKNOWN_CLIENT_ENTRIES),
                 access_tokens: HotMap::new(ttl, TOKEN_ENTRIES),
             }),

@@ -244,6 +244,13 @@ pub async fn signing_set(
     if set.has_active(alg) {
         return Ok(set);
     }
+    // One generation at a time: concurrent first RS256 signatures of a new tenant wait for
+    // it rather than each make (and throw away) an RSA key.
+    let _fill = state.hot.key_fills.enter(&tenant).await;
+    let set = key_set(state, tenant).await?;
+    if set.has_active(alg) {
+        return Ok(set);
+    }
     fill_missing(state, tenant, true).await?;
     // Another replica may have made them (our insert then conflicts and announces nothing):
     // our copy is stale either way.

@@ -249,6 +249,11 @@ fn evict(state: &AppState, message: &Invalidation) {
             .hot
             .client_jwks
             .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
+        // A new jwks_uri (or new keys) is fetched at once, not after the refetch pause.
+        state
+            .hot
+            .jwks_refetched
+            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
         state
             .hot
             .unknown_clients
@@ -263,6 +268,7 @@ fn evict(state: &AppState, message: &Invalidation) {
             .retain(|(t, _), _| !same_tenant(t));
         state.hot.clients.retain(|(t, _), _| !same_tenant(t));
         state.hot.client_jwks.retain(|(t, _), _| !same_tenant(t));
+        state.hot.jwks_refetched.retain(|(t, _), _| !same_tenant(t));
         state.hot.access_tokens.retain(|(t, _), _| !same_tenant(t));
     }
     state
@@ -303,6 +309,7 @@ pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
                     state.hot.clients.clear();
                     state.hot.unknown_clients.clear();
                     state.hot.client_jwks.clear();
+                    state.hot.jwks_refetched.clear();
                     state.hot.access_tokens.clear();
                 }
                 Err(RecvError::Closed) => return,

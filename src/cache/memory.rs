@@ -15,7 +15,17 @@ const SWEEP_EVERY: u64 = 1024;
 /// addresses, random client ids) cannot grow the process without bound.
 pub const MAX_ENTRIES: usize = 200_000;
 
-type Entries = HashMap<String, (Vec<u8>, Instant)>;
+/// One stored value.
+struct Entry {
+    value: Vec<u8>,
+    expires: Instant,
+    /// Counters may be dropped early to make room (a rate limit restarts its window). Replay
+    /// guards and single-use values may not: dropping one would let a replay through, so when
+    /// the cache is full of them, writes fail (closed) instead.
+    evictable: bool,
+}
+
+type Entries = HashMap<String, Entry>;
 
 pub struct MemoryCache {
     entries: Mutex<Entries>,
@@ -55,28 +65,51 @@ impl MemoryCache {
     }
 
     /// Makes room for one new key: expired entries go first; if the cache is still full,
-    /// the eighth of it closest to expiry (the least valuable counters and replay entries).
-    fn make_room(&self, map: &mut Entries, key: &str, now: Instant) {
+    /// the eighth of it closest to expiry among the counters. Never a live replay guard or
+    /// single-use value: if only those are left, the write is refused.
+    fn make_room(&self, map: &mut Entries, key: &str, now: Instant) -> Result<(), CacheError> {
         if map.len() < self.max_entries || map.contains_key(key) {
-            return;
+            return Ok(());
         }
-        map.retain(|_, (_, expires)| *expires > now);
+        map.retain(|_, e| e.expires > now);
         if map.len() < self.max_entries {
-            return;
+            return Ok(());
         }
-        let mut expiries: Vec<Instant> = map.values().map(|(_, e)| *e).collect();
-        let cut = (self.max_entries / 8).max(1);
+        let mut expiries: Vec<Instant> = map
+            .values()
+            .filter(|e| e.evictable)
+            .map(|e| e.expires)
+            .collect();
+        if expiries.is_empty() {
+            return Err(CacheError(format!(
+                "the in-process cache holds {} live single-use entries; refusing to drop any",
+                map.len()
+            )));
+        }
+        let cut = (self.max_entries / 8).clamp(1, expiries.len());
         let (_, threshold, _) = expiries.select_nth_unstable(cut - 1);
         let threshold = *threshold;
         let mut evicted = 0;
-        map.retain(|_, (_, expires)| {
-            if evicted < cut && *expires <= threshold {
+        map.retain(|_, e| {
+            if evicted < cut && e.evictable && e.expires <= threshold {
                 evicted += 1;
                 false
             } else {
                 true
             }
         });
+        Ok(())
+    }
+
+    fn insert(map: &mut Entries, key: &str, value: &[u8], expires: Instant, evictable: bool) {
+        map.insert(
+            key.to_owned(),
+            Entry {
+                value: value.to_vec(),
+                expires,
+                evictable,
+            },
+        );
     }
 
     fn with_entries<T>(&self, f: impl FnOnce(&mut Entries, Instant) -> T) -> T {
@@ -86,16 +119,14 @@ impl MemoryCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            map.retain(|_, (_, expires)| *expires > now);
+            map.retain(|_, e| e.expires > now);
         }
         f(&mut map, now)
     }
 
     /// Expired entries are invisible even before a sweep removes them.
     fn live<'a>(map: &'a Entries, key: &str, now: Instant) -> Option<&'a Vec<u8>> {
-        map.get(key)
-            .filter(|(_, expires)| *expires > now)
-            .map(|(v, _)| v)
+        map.get(key).filter(|e| e.expires > now).map(|e| &e.value)
     }
 
     fn sender(&self, channel: &str) -> broadcast::Sender<CacheEvent> {
@@ -117,10 +148,10 @@ impl SharedState for MemoryCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         self.with_entries(|map, now| {
-            self.make_room(map, key, now);
-            map.insert(key.to_owned(), (value.to_vec(), now + ttl))
-        });
-        Ok(())
+            self.make_room(map, key, now)?;
+            Self::insert(map, key, value, now + ttl, false);
+            Ok(())
+        })
     }
 
     async fn set_if_absent(
@@ -129,47 +160,44 @@ impl SharedState for MemoryCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, CacheError> {
-        Ok(self.with_entries(|map, now| {
+        self.with_entries(|map, now| {
             if Self::live(map, key, now).is_some() {
-                return false;
+                return Ok(false);
             }
-            self.make_room(map, key, now);
-            map.insert(key.to_owned(), (value.to_vec(), now + ttl));
-            true
-        }))
+            self.make_room(map, key, now)?;
+            Self::insert(map, key, value, now + ttl, false);
+            Ok(true)
+        })
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        Ok(self.with_entries(|map, now| {
-            map.remove(key)
-                .filter(|(_, expires)| *expires > now)
-                .map(|(v, _)| v)
-        }))
+        Ok(self
+            .with_entries(|map, now| map.remove(key).filter(|e| e.expires > now).map(|e| e.value)))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        Ok(self.with_entries(|map, now| map.remove(key).is_some_and(|(_, expires)| expires > now)))
+        Ok(self.with_entries(|map, now| map.remove(key).is_some_and(|e| e.expires > now)))
     }
 
     async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
-        Ok(self.with_entries(|map, now| {
+        self.with_entries(|map, now| {
             let current = Self::live(map, key, now)
                 .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
             match current {
                 Some(n) => {
                     let next = n.saturating_add(1);
                     if let Some(entry) = map.get_mut(key) {
-                        entry.0 = next.to_string().into_bytes();
+                        entry.value = next.to_string().into_bytes();
                     }
-                    next
+                    Ok(next)
                 }
                 None => {
-                    self.make_room(map, key, now);
-                    map.insert(key.to_owned(), (b"1".to_vec(), now + window));
-                    1
+                    self.make_room(map, key, now)?;
+                    Self::insert(map, key, b"1", now + window, true);
+                    Ok(1)
                 }
             }
-        }))
+        })
     }
 
     async fn publish(&self, channel: &str, message: &str) -> Result<(), CacheError> {
@@ -211,5 +239,42 @@ mod tests {
         }
         // Entries closest to expiry went first; the long-lived counter survived.
         assert_eq!(cache.increment("rl:victim", window).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn live_replay_guards_are_never_evicted() {
+        let cache = MemoryCache::bounded(100);
+        let ttl = Duration::from_secs(300);
+        // Replay guards nearest expiry, then a flood of counters expiring later.
+        for i in 0..50 {
+            assert!(
+                cache
+                    .set_if_absent(&format!("jti:{i}"), b"1", ttl)
+                    .await
+                    .unwrap()
+            );
+        }
+        for i in 0..1000 {
+            cache
+                .increment(&format!("rl:{i}"), Duration::from_secs(3600))
+                .await
+                .unwrap();
+            assert!(cache.len() <= 100);
+        }
+        // Every guard is still there: a replay is still refused.
+        for i in 0..50 {
+            assert!(
+                !cache
+                    .set_if_absent(&format!("jti:{i}"), b"1", ttl)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Filled with live guards only, the cache refuses a new one rather than drop one.
+        for i in 50..150 {
+            let _ = cache.set_if_absent(&format!("jti:{i}"), b"1", ttl).await;
+        }
+        assert!(cache.set_if_absent("jti:new", b"1", ttl).await.is_err());
+        assert!(!cache.set_if_absent("jti:0", b"1", ttl).await.unwrap());
     }
 }

@@ -623,7 +623,8 @@ fn check_rsa_key(map: &Map<String, Value>) -> Result<(), MetadataError> {
         .skip_while(|b| **b == 0)
         .copied()
         .collect::<Vec<u8>>();
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    // An empty or all-zero modulus has no leading byte: zero bits, refused below.
+    let bits = (n.len() * 8).saturating_sub(n.first().map_or(0, |b| b.leading_zeros() as usize));
     if !(2048..=4096).contains(&bits) {
         return Err(invalid(format!(
             "RSA keys must have a 2048-4096 bit modulus (this one has {bits})"
@@ -733,6 +734,17 @@ mod tests {
         serde_json::from_value::<MetadataRequest>(json)
             .unwrap()
             .validate(RULES)
+    }
+
+    #[test]
+    fn degenerate_rsa_moduli_are_refused_not_panicked_on() {
+        for n in ["", "AA", "AAAA"] {
+            let key = json!({"kty": "RSA", "n": n, "e": "AQAB"});
+            let Value::Object(map) = key else {
+                unreachable!()
+            };
+            assert!(check_rsa_key(&map).is_err(), "n = {n:?}");
+        }
     }
 
     #[test]

@@ -281,6 +281,29 @@ async fn check_assertion(
     if sub != iss || params.get("client_id").is_some_and(|id| id != sub) {
         return Err(fail("client assertion iss, sub and client_id disagree"));
     }
+    // Times, audience and jti are checked before any signature work, so expired or
+    // misdirected assertions cost nothing. The verified payload is these same bytes.
+    let now = state.clock.now();
+    let max_lifetime =
+        i64::try_from(state.settings.oauth.client_assertion_max_lifetime_secs).unwrap_or(600);
+    let rules = TimeRules {
+        exp: Exp::Required,
+        skew: SKEW,
+        max_lifetime: Some(max_lifetime),
+        check_iat: true,
+    };
+    let exp = match jwt::check_times(&unverified, now, rules) {
+        Ok(Some(exp)) => exp,
+        Ok(None) => return Err(fail("client assertion lacks exp")),
+        Err(e) => return Err(fail(&format!("client assertion {e}"))),
+    };
+    let token_endpoint = TenantUrls::new(&state.settings, &tenant.slug).endpoint(Endpoint::Token);
+    if !audience_ok(&unverified, &[issuer, &token_endpoint, endpoint]) {
+        return Err(fail("client assertion audience is not this server"));
+    }
+    if unverified.get("jti").and_then(Value::as_str).is_none() {
+        return Err(fail("client assertion lacks jti"));
+    }
     let client = match ClientId::parse(sub) {
         Some(id) => clients::find(state, tenant.id, &id).await?,
         None => None,
@@ -301,11 +324,16 @@ async fn check_assertion(
                 |a| vec![a.to_owned()],
             );
             let jwks = client_jwks(state, tenant.id, failure, &client, false).await?;
-            match verify_off_worker(assertion, jwks, allowed.clone()).await {
-                // The client may have rotated its keys: fetch jwks_uri once more.
-                Err(_) if client.metadata.jwks_uri.is_some() => {
-                    let jwks = client_jwks(state, tenant.id, failure, &client, true).await?;
-                    verify_off_worker(assertion, jwks, allowed).await
+            match verify_off_worker(assertion, jwks.clone(), allowed.clone()).await {
+                // The client may have rotated its keys: fetch jwks_uri once more, and verify
+                // again only if that gave other keys.
+                Err(e) if client.metadata.jwks_uri.is_some() => {
+                    let fresh = client_jwks(state, tenant.id, failure, &client, true).await?;
+                    if Arc::ptr_eq(&fresh, &jwks) {
+                        Err(e)
+                    } else {
+                        verify_off_worker(assertion, fresh, allowed).await
+                    }
                 }
                 other => other,
             }
@@ -316,25 +344,6 @@ async fn check_assertion(
         tracing::info!(client_id = %client.client_id, error = %e, "client assertion refused");
         fail("client assertion signature is invalid")
     })?;
-
-    let now = state.clock.now();
-    let max_lifetime =
-        i64::try_from(state.settings.oauth.client_assertion_max_lifetime_secs).unwrap_or(600);
-    let rules = TimeRules {
-        exp: Exp::Required,
-        skew: SKEW,
-        max_lifetime: Some(max_lifetime),
-        check_iat: true,
-    };
-    let exp = match jwt::check_times(&claims, now, rules) {
-        Ok(Some(exp)) => exp,
-        Ok(None) => return Err(fail("client assertion lacks exp")),
-        Err(e) => return Err(fail(&format!("client assertion {e}"))),
-    };
-    let token_endpoint = TenantUrls::new(&state.settings, &tenant.slug).endpoint(Endpoint::Token);
-    if !audience_ok(&claims, &[issuer, &token_endpoint, endpoint]) {
-        return Err(fail("client assertion audience is not this server"));
-    }
     let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
         return Err(fail("client assertion lacks jti"));
     };

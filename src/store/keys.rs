@@ -116,12 +116,16 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         self.db
             .run(move |mut conn| async move {
-                Ok(with_conn!(&mut conn, |c| signing_keys::table
-                    .filter(signing_keys::tenant_id.eq(tenant.db()))
-                    .order(signing_keys::kid.asc())
-                    .select((signing_keys::kid, signing_keys::state))
-                    .load(c)
-                    .await)?)
+                let mut stamp: Vec<(String, String)> =
+                    with_conn!(&mut conn, |c| signing_keys::table
+                        .filter(signing_keys::tenant_id.eq(tenant.db()))
+                        .select((signing_keys::kid, signing_keys::state))
+                        .load(c)
+                        .await)?;
+                // Byte order, sorted here: SQL `ORDER BY` follows the database's collation,
+                // which on PostgreSQL need not match the stamp built from the loaded set.
+                stamp.sort();
+                Ok(stamp)
             })
             .await
     }

@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::db::{Db, DbConn, Tx, with_conn, with_tx_conn};
 use super::schema::{
-    access_tokens, initial_access_tokens, refresh_families, refresh_tokens, revoked_tokens,
+    access_tokens, clients, initial_access_tokens, refresh_families, refresh_tokens, revoked_tokens,
 };
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
@@ -324,7 +324,7 @@ impl Store {
             .transaction(move |mut tx| {
                 Box::pin(async move {
                     if !tx
-                        .lock_live_family(tenant, family_id, token.created_at)
+                        .lock_live_family(tenant, &token.client_id, family_id, token.created_at)
                         .await?
                     {
                         return Ok(Rotation::FamilyEnded);
@@ -351,7 +351,10 @@ impl Store {
             .transaction(move |mut tx| {
                 Box::pin(async move {
                     let now = token.created_at;
-                    if !tx.lock_live_family(tenant, family_id, now).await? {
+                    if !tx
+                        .lock_live_family(tenant, &token.client_id, family_id, now)
+                        .await?
+                    {
                         return Ok(Rotation::FamilyEnded);
                     }
                     let spent = with_tx_conn!(&mut tx, |c| diesel::update(
@@ -605,12 +608,30 @@ impl Tx<'_> {
 
     /// Locks a family's row for the rest of the transaction if it is live (not revoked, not
     /// over): concurrent rotations and revocations of the family queue behind it.
+    ///
+    /// On PostgreSQL the owning client's row is share-locked first. Deleting a client locks
+    /// it and then its families (by cascade); a rotation that locked the family first would
+    /// then wait for the client row (the new token's foreign key) while the delete waits for
+    /// the family: a deadlock. Taking the client first gives both the same order.
     async fn lock_live_family(
         &mut self,
         tenant: TenantId,
+        client_id: &ClientId,
         family_id: uuid::Uuid,
         now: i64,
     ) -> Result<bool, StoreError> {
+        if let Tx::Pg(c) = self {
+            let owner: Vec<String> = clients::table
+                .filter(clients::tenant_id.eq(tenant.db()))
+                .filter(clients::client_id.eq(client_id.as_str()))
+                .select(clients::client_id)
+                .for_key_share()
+                .load(&mut **c)
+                .await?;
+            if owner.is_empty() {
+                return Ok(false);
+            }
+        }
         let n = with_tx_conn!(self, |c| diesel::update(
             refresh_families::table
                 .filter(refresh_families::tenant_id.eq(tenant.db()))

@@ -21,6 +21,19 @@ pub struct RefreshGrant {
     pub scope: Scope,
     pub audience: Vec<String>,
     pub act: Option<Value>,
+    /// A hard end carried through every rotation: a refresh token obtained by exchanging a
+    /// shorter-lived subject never outlives it (RFC 8693 §2.1; the subject's `exp`).
+    pub until: Option<i64>,
+}
+
+/// Claim (internal to stored refresh tokens) holding [`RefreshGrant::until`].
+const UNTIL_CLAIM: &str = "until";
+
+/// A refresh token just issued, and when it expires.
+#[derive(Debug)]
+pub struct IssuedRefresh {
+    pub token: String,
+    pub expires_at: i64,
 }
 
 impl RefreshGrant {
@@ -31,6 +44,9 @@ impl RefreshGrant {
         claims.insert("aud".into(), json!(self.audience));
         if let Some(act) = &self.act {
             claims.insert("act".into(), act.clone());
+        }
+        if let Some(until) = self.until {
+            claims.insert(UNTIL_CLAIM.into(), until.into());
         }
         claims
     }
@@ -46,6 +62,7 @@ impl RefreshGrant {
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect(),
             act: claims.get("act").cloned(),
+            until: claims.get(UNTIL_CLAIM).and_then(Value::as_i64),
         })
     }
 }
@@ -58,25 +75,27 @@ pub fn ttl(state: &AppState, client: &Client) -> u64 {
         .unwrap_or(state.settings.oauth.refresh_token_ttl_secs)
 }
 
-/// A new refresh token for `grant`, expiring at its own lifetime or `end`, whichever is
-/// first: a rotated token never outlives its family.
+/// A new refresh token for `grant`, expiring at the first of its own lifetime, `end` (its
+/// family's) and the grant's own ceiling: a rotated token never outlives its family or the
+/// subject it was exchanged from.
 fn mint(
     state: &AppState,
     client: &Client,
     grant: &RefreshGrant,
     end: i64,
-) -> (String, NewRefreshToken) {
+) -> (IssuedRefresh, NewRefreshToken) {
     let token = random_token::<32>();
     let now = state.clock.now();
     let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
+    let expires_at = own.min(end).min(grant.until.unwrap_or(i64::MAX));
     let new = NewRefreshToken {
         token_hash: sha256(token.as_bytes()),
         client_id: client.client_id.clone(),
         claims: grant.to_claims(),
-        expires_at: own.min(end),
+        expires_at,
         created_at: now,
     };
-    (token, new)
+    (IssuedRefresh { token, expires_at }, new)
 }
 
 /// Issues the first token of a new family, which ends after the client's refresh lifetime
@@ -87,7 +106,7 @@ pub async fn start_family(
     client: &Client,
     grant: &RefreshGrant,
     end: Option<i64>,
-) -> Result<(String, uuid::Uuid), ServiceError> {
+) -> Result<(IssuedRefresh, uuid::Uuid), ServiceError> {
     let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
     let family = uuid::Uuid::now_v7();
     let family_end = new.expires_at;
@@ -107,7 +126,7 @@ pub async fn join_family(
     family: uuid::Uuid,
     grant: &RefreshGrant,
     end: Option<i64>,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<Option<IssuedRefresh>, ServiceError> {
     let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
     Ok(
         match state
@@ -130,7 +149,7 @@ pub async fn rotate(
     client: &Client,
     stored: &StoredRefreshToken,
     grant: &RefreshGrant,
-) -> Result<Result<String, &'static str>, ServiceError> {
+) -> Result<Result<IssuedRefresh, &'static str>, ServiceError> {
     let (token, new) = mint(state, client, grant, stored.family_expires_at);
     let outcome = state
         .store
@@ -332,17 +351,23 @@ pub async fn grant(
         &original.audience,
         &current_audiences(state, tenant, client),
     )?;
+    let base = TokenSpec::for_client(
+        state,
+        tenant,
+        client,
+        original.sub.clone(),
+        scope.clone(),
+        audience,
+    );
+    // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
+    let remaining = original.until.map_or(base.ttl_secs, |u| {
+        u64::try_from(u.saturating_sub(now)).unwrap_or(0)
+    });
     let spec = TokenSpec {
         act: original.act.clone(),
         family: Some(stored.family_id),
-        ..TokenSpec::for_client(
-            state,
-            tenant,
-            client,
-            original.sub.clone(),
-            scope.clone(),
-            audience,
-        )
+        ttl_secs: base.ttl_secs.min(remaining),
+        ..base
     };
     // The access token first: if the rotation then loses a race, it is never handed out,
     // and it names a family that reuse detection has revoked.
@@ -351,7 +376,7 @@ pub async fn grant(
         .await?
         .map_err(invalid_grant)?;
     Ok(TokenResponse {
-        refresh_token: Some(refresh_token),
+        refresh_token: Some(refresh_token.token),
         ..TokenResponse::bearer(issued, &scope)
     })
 }

@@ -260,15 +260,22 @@ pub async fn grant(
     let remaining = subject
         .exp
         .map(|exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
+    // A successor of a refresh subject keeps that grant's ceiling; anything else ends with
+    // the subject, through every later rotation.
+    let until = match &subject.refresh {
+        Some(stored) => RefreshGrant::from_claims(&stored.claims).and_then(|g| g.until),
+        None => subject.exp,
+    };
     let narrowed = RefreshGrant {
         sub: subject.sub.clone(),
         scope: scope.clone(),
         audience: audience.clone(),
         act: act.clone(),
+        until,
     };
 
     if requested == TokenType::RefreshToken {
-        let token = match (&subject.refresh, subject.family) {
+        let issued = match (&subject.refresh, subject.family) {
             // A refresh token traded for a narrower one is rotated: spent, and its successor
             // joins the family (same end, revoked with it).
             (Some(stored), _) => refresh_token::rotate(state, tenant, client, stored, &narrowed)
@@ -285,12 +292,11 @@ pub async fn grant(
                     .0
             }
         };
-        let lifetime = refresh_token::ttl(state, client);
         return Ok(TokenResponse {
-            access_token: token,
             // RFC 8693 §2.2.1: N_A when the issued token is not an access token.
             token_type: "N_A",
-            expires_in: remaining.map_or(lifetime, |r| r.min(lifetime)),
+            expires_in: u64::try_from(issued.expires_at.saturating_sub(now)).unwrap_or(0),
+            access_token: issued.token,
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             refresh_token: None,
             issued_token_type: Some(TokenType::RefreshToken),
@@ -330,7 +336,8 @@ pub async fn grant(
             Some(
                 refresh_token::rotate(state, tenant, client, stored, &original)
                     .await?
-                    .map_err(invalid)?,
+                    .map_err(invalid)?
+                    .token,
             )
         }
         None => None,

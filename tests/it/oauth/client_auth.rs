@@ -440,14 +440,47 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
         &claims(&client.id, aud.clone(), now + 60, Some("u2")),
     );
     assert_eq!(with_assertion(&app, "default", &b).await.status(), 200);
-    let stale = es256(&first, &claims(&client.id, aud, now + 60, Some("u3")));
+    let stale = es256(
+        &first,
+        &claims(&client.id, aud.clone(), now + 60, Some("u3")),
+    );
     oauth_error(
         with_assertion(&app, "default", &stale).await,
         400,
         "invalid_client",
     )
     .await;
+    // Moved to another jwks_uri: the new keys are fetched at once, not after the pause that
+    // follows a failed refetch.
+    let third = es_key("three");
+    let (moved, moved_server) = jwks_server(
+        Arc::new(std::sync::Mutex::new(public_jwks(&[&third]))),
+        Arc::default(),
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let tenant = app.default_tenant().await;
+    let id = latchkey::model::client::ClientId::parse(&client.id).unwrap();
+    let current = latchkey::clients::get(&app.state, tenant.id, &id)
+        .await
+        .unwrap();
+    let mut metadata = current.metadata.clone();
+    metadata.jwks_uri = Some(moved);
+    latchkey::clients::update(
+        &app.state,
+        tenant.id,
+        &id,
+        latchkey::clients::ClientUpdate {
+            metadata: Some(metadata),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c = es256(&third, &claims(&client.id, aud, now + 60, Some("u4")));
+    assert_eq!(with_assertion(&app, "default", &c).await.status(), 200);
     server.stop(false).await;
+    moved_server.stop(false).await;
 }
 
 async fn public_clients_send_only_their_id(backend: Backend) {

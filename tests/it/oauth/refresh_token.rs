@@ -14,6 +14,7 @@ backends!(
     a_revoked_family_takes_no_new_token,
     refresh_is_held_to_the_clients_current_scope_and_resources,
     exchanged_refresh_tokens_join_the_subject_family,
+    nothing_refreshed_outlives_the_exchanged_subject,
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -272,4 +273,54 @@ async fn exchanged_refresh_tokens_join_the_subject_family(backend: Backend) {
         app.introspect(&client, &access).await,
         json!({"active": false})
     );
+}
+
+async fn nothing_refreshed_outlives_the_exchanged_subject(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    // The refresh lifetime (5000 s) is longer than the subject it comes from (3600 s).
+    let client = refreshing(&app)
+        .policy(|p| p.refresh_token_ttl_secs = Some(5000))
+        .create()
+        .await;
+    let first = app.refresh_token(&client).await;
+    app.state.clock.advance(3000);
+    let res = refresh(&app, &client, &first, &[]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    // 600 s of the subject are left: the refreshed access token ends with it.
+    assert_eq!(body["expires_in"], 600);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let exp = jwt_parts(&access).1["exp"].as_i64().unwrap();
+    assert_eq!(exp, app.state.clock.now() + 600);
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    app.state.clock.advance(100);
+    // Exchanged again for a refresh token, and rotated: the ceiling carries through.
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &second),
+                ("subject_token_type", RT),
+                ("requested_token_type", RT),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["expires_in"], 500);
+    let third = body["access_token"].as_str().unwrap().to_owned();
+    let res = refresh(&app, &client, &third, &[]).await;
+    assert_eq!(res.status(), 200);
+    let fourth = res.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.state.clock.advance(500);
+    oauth_error(
+        refresh(&app, &client, &fourth, &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }
