@@ -2,6 +2,8 @@
 //! body and headers: RFC 6749 §5.2 JSON for the OAuth/OIDC surface, RFC 7807 problem+json for
 //! `/admin`. Internal detail is logged, never sent.
 
+pub mod browser;
+
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -56,6 +58,24 @@ wire_enum! {
         UnsupportedTokenType = "unsupported_token_type",
         /// Too many requests: try again later.
         RateLimited = "rate_limited",
+        /// `prompt=none`, but the user must interact (OIDC Core §3.1.2.6).
+        InteractionRequired = "interaction_required",
+        /// `prompt=none`, but the user must authenticate (OIDC Core §3.1.2.6).
+        LoginRequired = "login_required",
+        /// `prompt=none`, but the user must choose an account (OIDC Core §3.1.2.6).
+        AccountSelectionRequired = "account_selection_required",
+        /// `prompt=none`, but the user must consent (OIDC Core §3.1.2.6).
+        ConsentRequired = "consent_required",
+        /// The `request_uri` is invalid (OIDC Core §3.1.2.6, RFC 9126 §4).
+        InvalidRequestUri = "invalid_request_uri",
+        /// The request object is invalid (OIDC Core §3.1.2.6).
+        InvalidRequestObject = "invalid_request_object",
+        /// The `request` parameter is not supported (OIDC Core §3.1.2.6).
+        RequestNotSupported = "request_not_supported",
+        /// The `request_uri` parameter is not supported (OIDC Core §3.1.2.6).
+        RequestUriNotSupported = "request_uri_not_supported",
+        /// The `registration` parameter is not supported (OIDC Core §3.1.2.6).
+        RegistrationNotSupported = "registration_not_supported",
         /// No such resource (unknown tenant or path).
         NotFound = "not_found",
         /// The path exists but not for this HTTP method.
@@ -77,6 +97,144 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
+    }
+}
+
+/// Declares the errors one endpoint may answer: each variant is named for its wire code in
+/// [`ErrorCode`], so the mapping is written here once, and an endpoint cannot use a code its
+/// RFC does not define for it.
+macro_rules! endpoint_errors {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire code.
+            pub fn code(self) -> ErrorCode {
+                match self {
+                    $($name::$variant => ErrorCode::$variant,)+
+                }
+            }
+
+            /// The error, with a description for the developer.
+            pub fn because(self, why: impl fmt::Display) -> OAuthError {
+                OAuthError::code(self.code(), why)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.code().as_str())
+            }
+        }
+    };
+}
+
+endpoint_errors! {
+    /// Errors of the token endpoint (RFC 6749 §5.2; RFC 8707 §2; RFC 8693 §2.2.2). Client
+    /// authentication failures (`invalid_client`) are rendered by `oauth::client_auth`, which
+    /// chooses the challenge.
+    pub enum TokenError {
+        /// A parameter is missing, repeated, unsupported or malformed; for token exchange, an
+        /// invalid subject or actor token.
+        InvalidRequest,
+        /// The grant (refresh token, code) is invalid, expired, revoked, or another client's.
+        InvalidGrant,
+        /// The authenticated client may not use this grant, or this exchange.
+        UnauthorizedClient,
+        /// The grant type is not supported by the server.
+        UnsupportedGrantType,
+        /// The scope is invalid, unknown, malformed, or exceeds what may be granted.
+        InvalidScope,
+        /// A requested resource or audience is invalid or not allowed (RFC 8707 §2).
+        InvalidTarget,
+    }
+}
+
+endpoint_errors! {
+    /// Errors of client registration and management (RFC 7591 §3.2.2, RFC 7592 §3).
+    pub enum RegistrationError {
+        /// A redirect URI is invalid.
+        InvalidRedirectUri,
+        /// A metadata member is invalid, or the combination is inconsistent.
+        InvalidClientMetadata,
+        /// The software statement is invalid.
+        InvalidSoftwareStatement,
+        /// The software statement is not approved here.
+        UnapprovedSoftwareStatement,
+        /// The request is malformed (not a JSON object, say).
+        InvalidRequest,
+        /// Registration is closed, or the initial access token does not allow it.
+        AccessDenied,
+        /// Too many registrations from one address or tenant.
+        RateLimited,
+        /// The registration access token is missing, invalid or revoked (RFC 7592 §3, with
+        /// the RFC 6750 §3 challenge).
+        InvalidToken,
+    }
+}
+
+endpoint_errors! {
+    /// Errors of the revocation endpoint (RFC 7009 §2.2.1).
+    pub enum RevocationError {
+        /// The `token` parameter is missing or the request malformed.
+        InvalidRequest,
+        /// The token was issued to another client (RFC 7009 §2.1).
+        UnauthorizedClient,
+        /// The server cannot revoke tokens of this type.
+        UnsupportedTokenType,
+    }
+}
+
+endpoint_errors! {
+    /// Errors of the authorization endpoint (RFC 6749 §4.1.2.1; RFC 8707 §2; OpenID Connect
+    /// Core §3.1.2.6), also answered as JSON by pushed authorization requests (RFC 9126 §2.3).
+    pub enum AuthorizationError {
+        /// A parameter is missing, invalid, repeated, or the request malformed.
+        InvalidRequest,
+        /// The client may not obtain a code this way.
+        UnauthorizedClient,
+        /// The resource owner or server denied the request.
+        AccessDenied,
+        /// The `response_type` is not supported.
+        UnsupportedResponseType,
+        /// The scope is invalid, unknown or malformed.
+        InvalidScope,
+        /// A requested resource is invalid (RFC 8707 §2).
+        InvalidTarget,
+        /// The server met an unexpected condition.
+        ServerError,
+        /// The server is temporarily unable to handle the request.
+        TemporarilyUnavailable,
+        /// `prompt=none`, but the user must interact.
+        InteractionRequired,
+        /// `prompt=none`, but the user must authenticate.
+        LoginRequired,
+        /// `prompt=none`, but the user must choose an account.
+        AccountSelectionRequired,
+        /// `prompt=none`, but the user must consent.
+        ConsentRequired,
+        /// The `request_uri` is invalid or expired (OIDC Core §3.1.2.6; RFC 9126 §4).
+        InvalidRequestUri,
+        /// The request object is invalid.
+        InvalidRequestObject,
+        /// The `request` parameter is not supported.
+        RequestNotSupported,
+        /// The `request_uri` parameter is not supported.
+        RequestUriNotSupported,
+        /// The `registration` parameter is not supported.
+        RegistrationNotSupported,
     }
 }
 
@@ -467,6 +625,35 @@ mod tests {
             assert_eq!(json, code.as_str());
             assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), *code);
         }
+    }
+
+    #[test]
+    fn endpoint_errors_render_their_own_codes() {
+        use actix_web::body::MessageBody;
+        fn body_error(e: OAuthError) -> String {
+            let body = e.error_response().into_body().try_into_bytes().unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            json["error"].as_str().unwrap().to_owned()
+        }
+        let mut codes: Vec<ErrorCode> = Vec::new();
+        for e in TokenError::ALL {
+            assert_eq!(body_error(e.because("x")), e.to_string());
+            codes.push(e.code());
+        }
+        for e in RegistrationError::ALL {
+            assert_eq!(body_error(e.because("x")), e.code().as_str());
+        }
+        for e in RevocationError::ALL {
+            assert_eq!(body_error(e.because("x")), e.code().as_str());
+        }
+        for e in AuthorizationError::ALL {
+            assert_eq!(body_error(e.because("x")), e.code().as_str());
+            assert_eq!(
+                e.because("x").status,
+                StatusCode::BAD_REQUEST.max(e.code().default_status())
+            );
+        }
+        assert!(!codes.contains(&ErrorCode::InvalidClient));
     }
 
     #[test]

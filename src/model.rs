@@ -1,8 +1,10 @@
 //! Plain domain types: no I/O, no database rows.
 
 pub mod api_key;
+pub mod claims;
 pub mod client;
 pub mod key;
+pub mod redirect_uri;
 pub mod tenant;
 pub mod token;
 

@@ -2,6 +2,7 @@
 
 pub mod access_token;
 pub mod api_keys;
+pub mod authorization_request;
 pub mod client_auth;
 pub mod grants;
 pub mod introspection;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::error::RegistrationError;
+use crate::model::redirect_uri::{RedirectUri, is_loopback};
 use crate::model::token::{Scope, TokenFormat};
 use crate::model::{SigningAlg, wire_enum};
 
@@ -108,7 +110,7 @@ wire_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientMetadata {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     pub token_endpoint_auth_method: AuthMethod,
     pub grant_types: Vec<GrantType>,
     pub response_types: Vec<ResponseType>,
@@ -145,7 +147,7 @@ pub struct ClientMetadata {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_auth_time: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub post_logout_redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     /// Language-tagged variants of human-readable members (RFC 7591 §2.2), e.g. `client_name#fr`.
@@ -188,38 +190,25 @@ pub struct MetadataRequest {
     pub other: Map<String, Value>,
 }
 
-wire_enum! {
-    /// Registration error codes (RFC 7591 §3.2.2).
-    pub enum MetadataErrorCode {
-        /// A redirect URI is invalid.
-        InvalidRedirectUri = "invalid_redirect_uri",
-        /// A metadata member is invalid or the combination is inconsistent.
-        InvalidClientMetadata = "invalid_client_metadata",
-        /// The software statement is invalid.
-        InvalidSoftwareStatement = "invalid_software_statement",
-        /// The software statement is not trusted here.
-        UnapprovedSoftwareStatement = "unapproved_software_statement",
-    }
-}
-
 /// Why metadata was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct MetadataError {
-    pub code: MetadataErrorCode,
+    /// One of RFC 7591 §3.2.2's codes.
+    pub code: RegistrationError,
     pub description: String,
 }
 
 fn invalid(description: impl Into<String>) -> MetadataError {
     MetadataError {
-        code: MetadataErrorCode::InvalidClientMetadata,
+        code: RegistrationError::InvalidClientMetadata,
         description: description.into(),
     }
 }
 
 fn invalid_redirect(description: impl Into<String>) -> MetadataError {
     MetadataError {
-        code: MetadataErrorCode::InvalidRedirectUri,
+        code: RegistrationError::InvalidRedirectUri,
         description: description.into(),
     }
 }
@@ -243,53 +232,9 @@ pub const HMAC_ALGS: &[&str] = &["HS256", "HS384", "HS512"];
 /// (oauth4webapi sends it); both are accepted and advertised.
 pub const ASYMMETRIC_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA", "Ed25519"];
 
-/// Loopback hosts, whose http redirect URIs native apps may use (RFC 8252 §7.3, §8.3).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// Checks one redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, OIDC Registration §2).
-pub fn check_redirect_uri(raw: &str, app: ApplicationType) -> Result<(), MetadataError> {
-    let url = Url::parse(raw)
-        .map_err(|_| invalid_redirect(format!("'{}' is not an absolute URI", clip(raw))))?;
-    // RFC 6749 §3.1.2: the endpoint URI MUST NOT include a fragment component.
-    if url.fragment().is_some() {
-        return Err(invalid_redirect(format!("'{}' has a fragment", clip(raw))));
-    }
-    if raw.len() > MAX_TEXT {
-        return Err(invalid_redirect("redirect URI too long"));
-    }
-    match (url.scheme(), app) {
-        ("https", _) if url.host().is_some() => Ok(()),
-        // RFC 8252 §7.3 loopback redirection over plain http, for every application type:
-        // OIDC Registration §2 restricts only implicit-flow web clients, which are not served,
-        // and relying-party libraries register local clients without `application_type`.
-        ("http", _) if is_loopback(&url) => Ok(()),
-        ("http", _) => Err(invalid_redirect(format!(
-            "'{}': http is allowed only on loopback hosts (localhost, 127.0.0.0/8, [::1])",
-            clip(raw)
-        ))),
-        (scheme, ApplicationType::Native) if is_private_use_scheme(scheme) => Ok(()),
-        (scheme, _) => Err(invalid_redirect(format!(
-            "'{}': scheme '{scheme}' is not allowed (https; for native apps also http loopback \
-             or a reverse-domain private-use scheme)",
-            clip(raw)
-        ))),
-    }
-}
-
-/// RFC 8252 §7.1: a private-use scheme is a reverse domain name, so it holds a period.
-fn is_private_use_scheme(scheme: &str) -> bool {
-    scheme.contains('.')
-        && !matches!(
-            scheme,
-            "http" | "https" | "javascript" | "data" | "file" | "vbscript" | "about" | "blob"
-        )
+/// Checks one redirect URI a client registers (see [`RedirectUri::registrable`]).
+pub fn check_redirect_uri(raw: &str, app: ApplicationType) -> Result<RedirectUri, MetadataError> {
+    RedirectUri::registrable(raw, app).map_err(|e| invalid_redirect(e.0))
 }
 
 /// A web page or image URL (client_uri, logo_uri, tos_uri, policy_uri).
@@ -386,9 +331,10 @@ impl MetadataRequest {
                 "at most {MAX_LIST} redirect URIs"
             )));
         }
-        for uri in &redirect_uris {
-            check_redirect_uri(uri, application_type)?;
-        }
+        let redirect_uris = redirect_uris
+            .iter()
+            .map(|uri| check_redirect_uri(uri, application_type))
+            .collect::<Result<Vec<_>, _>>()?;
         if code_grant && redirect_uris.is_empty() {
             return Err(invalid_redirect(
                 "redirect_uris is required for the authorization_code grant",
@@ -400,9 +346,12 @@ impl MetadataRequest {
                 "at most {MAX_LIST} post_logout_redirect_uris"
             )));
         }
-        for uri in &post_logout_redirect_uris {
-            check_redirect_uri(uri, application_type).map_err(|e| invalid(e.description))?;
-        }
+        let post_logout_redirect_uris = post_logout_redirect_uris
+            .iter()
+            .map(|uri| {
+                check_redirect_uri(uri, application_type).map_err(|e| invalid(e.description))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(uri) = &self.backchannel_logout_uri {
             // OIDC Back-Channel Logout §2.2: absolute, no fragment.
             let ok = Url::parse(uri).is_ok_and(|u| {
@@ -790,7 +739,7 @@ mod tests {
             ("data:text/html,x", Native),
         ] {
             let e = check_redirect_uri(uri, app).unwrap_err();
-            assert_eq!(e.code, MetadataErrorCode::InvalidRedirectUri, "{uri}");
+            assert_eq!(e.code, RegistrationError::InvalidRedirectUri, "{uri}");
         }
     }
 
@@ -799,59 +748,59 @@ mod tests {
         for (json, code) in [
             (
                 serde_json::json!({"grant_types": ["authorization_code"], "response_types": []}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "response_types": ["code"], "redirect_uris": ["https://a.example/cb"]}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["implicit"]}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["authorization_code"]}),
-                MetadataErrorCode::InvalidRedirectUri,
+                RegistrationError::InvalidRedirectUri,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "jwks_uri": "https://a.example/j", "jwks": {"keys": [{"kty": "EC"}]}}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "jwks_uri": "http://a.example/j"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "scope": "a  b"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "logo_uri": "javascript:x"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "RS256"}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"redirect_uris": ["https://a.example/cb\u{0000}"]}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "EC", "x": "a\u{0000}"}]}}),
-                MetadataErrorCode::InvalidClientMetadata,
+                RegistrationError::InvalidClientMetadata,
             ),
         ] {
             assert_eq!(request(json.clone()).unwrap_err().code, code, "{json}");

@@ -4,19 +4,17 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::crypto::{b64url, random_bytes, random_token, sha256};
 use crate::error::ServiceError;
 use crate::jose::jwt;
+use crate::model::claims::{AccessTokenClaims, Audience};
 use crate::model::client::{Client, ClientId};
 use crate::model::token::{Scope, StoredAccessToken, TokenFormat};
 use crate::model::{SigningAlg, Tenant};
 use crate::{clients, keys, tenants};
-
-/// The private claim (RFC 7519 §4.3) naming the refresh token family an access token came from.
-pub const FAMILY_CLAIM: &str = "refresh_family";
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const AT_JWT_TYP: &str = "at+jwt";
@@ -86,35 +84,24 @@ pub fn ttl_for(state: &AppState, tenant: &Tenant, client: &Client) -> u64 {
 }
 
 /// The RFC 9068 §2.2 claim set.
-fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> Map<String, Value> {
-    let exp = now.saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX));
-    let mut claims = Map::new();
-    claims.insert("iss".into(), state.settings.issuer(&tenant.slug).into());
-    claims.insert("sub".into(), spec.sub.clone().into());
-    claims.insert(
-        "aud".into(),
-        match spec.audience.as_slice() {
-            [one] => one.clone().into(),
-            many => json!(many),
-        },
-    );
-    claims.insert("exp".into(), exp.into());
-    claims.insert("iat".into(), now.into());
-    claims.insert("jti".into(), b64url(&random_bytes::<16>()).into());
-    claims.insert("client_id".into(), spec.client_id.as_str().into());
-    if !spec.scope.is_empty() {
-        claims.insert("scope".into(), spec.scope.to_string().into());
+fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: state.settings.issuer(&tenant.slug),
+        sub: spec.sub.clone(),
+        aud: Audience::of(spec.audience.clone()),
+        exp: now.saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX)),
+        iat: now,
+        jti: b64url(&random_bytes::<16>()),
+        client_id: spec.client_id.as_str().to_owned(),
+        scope: (!spec.scope.is_empty()).then(|| spec.scope.clone()),
+        act: spec.act.clone(),
+        may_act: None,
+        cnf: spec.cnf.clone(),
+        refresh_family: spec.family,
+        auth_time: None,
+        acr: None,
+        amr: None,
     }
-    if let Some(act) = &spec.act {
-        claims.insert("act".into(), act.clone());
-    }
-    if let Some(cnf) = &spec.cnf {
-        claims.insert("cnf".into(), cnf.clone());
-    }
-    if let Some(family) = spec.family {
-        claims.insert(FAMILY_CLAIM.into(), family.to_string().into());
-    }
-    claims
 }
 
 /// Issues an access token. A JWT costs one signature and no database write; an opaque token
@@ -126,6 +113,8 @@ pub async fn issue(
 ) -> Result<Issued, ServiceError> {
     let now = state.clock.now();
     let claims = claims(state, tenant, spec, now);
+    let exp = claims.exp;
+    let claims = claims.to_map();
     let token = match spec.format {
         TokenFormat::Jwt => {
             let set = keys::signing_set(state, tenant.id, spec.alg).await?;
@@ -136,7 +125,6 @@ pub async fn issue(
         }
         TokenFormat::Opaque => {
             let token = random_token::<32>();
-            let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
             state
                 .store
                 .insert_access_token(
@@ -161,19 +149,9 @@ pub async fn issue(
 /// An active access token presented back to us.
 #[derive(Debug, Clone)]
 pub struct ActiveAccessToken {
-    pub claims: Map<String, Value>,
-    pub client_id: Option<ClientId>,
+    pub claims: AccessTokenClaims,
+    pub client_id: ClientId,
     pub format: TokenFormat,
-}
-
-impl ActiveAccessToken {
-    pub fn exp(&self) -> Option<i64> {
-        self.claims.get("exp").and_then(Value::as_i64)
-    }
-
-    pub fn jti(&self) -> Option<&str> {
-        self.claims.get("jti").and_then(Value::as_str)
-    }
 }
 
 /// Verifies a JWT signed by one of the tenant's published keys, issued by this tenant, live
@@ -241,14 +219,13 @@ pub async fn inspect(
         let Some(claims) = verify_own_jwt(state, tenant, token, Some(AT_JWT_TYP)).await? else {
             return Ok(None);
         };
-        // Access tokens always carry a jti (RFC 9068 §2.2), so they can be revoked.
-        if !claims.get("jti").is_some_and(Value::is_string) {
+        // Every RFC 9068 §2.2 claim, a jti among them so that it can be revoked.
+        let Some(claims) = AccessTokenClaims::from_map(&claims) else {
             return Ok(None);
-        }
-        let client_id = claims
-            .get("client_id")
-            .and_then(Value::as_str)
-            .and_then(ClientId::parse);
+        };
+        let Some(client_id) = ClientId::parse(&claims.client_id) else {
+            return Ok(None);
+        };
         ActiveAccessToken {
             claims,
             client_id,
@@ -264,21 +241,20 @@ pub async fn inspect(
         if stored.revoked || stored.expires_at <= state.clock.now() {
             return Ok(None);
         }
+        let Some(claims) = AccessTokenClaims::from_map(&stored.claims) else {
+            return Err(ServiceError::Internal(
+                "a stored access token's claims are malformed".into(),
+            ));
+        };
         ActiveAccessToken {
-            claims: stored.claims.clone(),
-            client_id: Some(stored.client_id.clone()),
+            claims,
+            client_id: stored.client_id.clone(),
             format: TokenFormat::Opaque,
         }
     };
-    let Some(client_id) = &found.client_id else {
-        return Ok(None);
-    };
+    let client_id = &found.client_id;
     // RFC 7009 §2.1: revoking a refresh token ends the access tokens of its grant.
-    if let Some(family) = found
-        .claims
-        .get(FAMILY_CLAIM)
-        .and_then(Value::as_str)
-        .and_then(|f| f.parse::<uuid::Uuid>().ok())
+    if let Some(family) = found.claims.refresh_family
         && state.store.is_family_revoked(tenant.id, family).await?
     {
         return Ok(None);
@@ -324,14 +300,15 @@ pub async fn revoke(
     token: &str,
     client: &ClientId,
 ) -> Result<bool, ServiceError> {
-    if active.client_id.as_ref() != Some(client) {
+    if &active.client_id != client {
         return Ok(false);
     }
     match active.format {
         TokenFormat::Jwt => {
-            if let (Some(jti), Some(exp)) = (active.jti(), active.exp()) {
-                state.store.revoke_jti(tenant.id, jti, exp).await?;
-            }
+            state
+                .store
+                .revoke_jti(tenant.id, &active.claims.jti, active.claims.exp)
+                .await?;
         }
         TokenFormat::Opaque => {
             let digest = sha256(token.as_bytes());

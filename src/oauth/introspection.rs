@@ -17,6 +17,7 @@ use crate::oauth::access_token;
 use crate::oauth::api_keys;
 use crate::oauth::client_auth::{self, Authenticated};
 use crate::oauth::grants::refresh_token;
+use crate::oauth::requests::TokenReference;
 
 /// RFC 9701 §5: the media type of a JWT introspection response.
 pub const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
@@ -43,10 +44,9 @@ pub async fn introspect(
                 .reject("public clients may not introspect tokens"),
         );
     }
-    let token = params.required("token")?;
     // RFC 7662 §2.1: an unknown hint is ignored and the search extended.
-    let hint = params.token_type_hint();
-    let found = lookup(&state, &tenant, &auth, token, hint)
+    let request = TokenReference::parse(&params)?;
+    let found = lookup(&state, &tenant, &auth, &request.token, request.hint)
         .await?
         .filter(|members| may_see(&auth.client, members));
     let mut body = Map::new();
@@ -122,7 +122,7 @@ async fn access(
     let Some(active) = access_token::inspect(state, tenant, token).await? else {
         return Ok(None);
     };
-    let mut members = active.claims;
+    let mut members = active.claims.to_map();
     // RFC 9449 §8.3 / RFC 7662 §2.2: DPoP-bound tokens are of type DPoP.
     let dpop = members.get("cnf").and_then(|c| c.get("jkt")).is_some();
     members.insert(

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::error::OAuthError;
-use crate::model::token::TokenTypeHint;
 
 /// Parameters that may appear more than once.
 const REPEATABLE: &[&str] = &["resource", "audience"];
@@ -54,11 +53,6 @@ impl Params {
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter '{name}'")))
-    }
-
-    /// `token_type_hint` (RFC 7009 §2.1, RFC 7662 §2.1): an unknown value is ignored.
-    pub fn token_type_hint(&self) -> Option<TokenTypeHint> {
-        self.get("token_type_hint").and_then(|h| h.parse().ok())
     }
 
     /// Every value of a repeatable parameter.

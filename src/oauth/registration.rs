@@ -12,12 +12,12 @@ use crate::app::AppState;
 use crate::cache::CacheKey;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::crypto::{secrets_equal, sha256};
-use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
+use crate::error::{Challenge, ErrorCode, OAuthError, RegistrationError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::jose::jwt;
 use crate::model::client::{
     ASYMMETRIC_ALGS, Client, ClientId, ClientMetadata, ClientPolicy, MetadataError,
-    MetadataErrorCode, MetadataRequest, ValidationRules,
+    MetadataRequest, ValidationRules,
 };
 use crate::model::{RegistrationMode, Tenant};
 
@@ -27,29 +27,26 @@ const MAX_REQUEST: usize = 64 * 1024;
 const STATEMENT_ONLY: &[&str] = &["iss", "iat", "exp", "nbf", "jti", "aud", "sub"];
 
 fn metadata_error(e: MetadataError) -> OAuthError {
-    let code = match e.code {
-        MetadataErrorCode::InvalidRedirectUri => ErrorCode::InvalidRedirectUri,
-        MetadataErrorCode::InvalidClientMetadata => ErrorCode::InvalidClientMetadata,
-        MetadataErrorCode::InvalidSoftwareStatement => ErrorCode::InvalidSoftwareStatement,
-        MetadataErrorCode::UnapprovedSoftwareStatement => ErrorCode::UnapprovedSoftwareStatement,
-    };
-    OAuthError::code(code, e.description)
+    e.code.because(e.description)
 }
 
 fn invalid_token(why: &str) -> OAuthError {
     // RFC 6750 §3: a bad bearer token is a 401 with a Bearer challenge naming the error.
-    OAuthError::code(ErrorCode::InvalidToken, why)
+    RegistrationError::InvalidToken
+        .because(why)
         .with_challenge(Challenge::bearer_error(ErrorCode::InvalidToken, Some(why)))
 }
 
 fn missing_token(why: &str) -> OAuthError {
     // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
-    OAuthError::code(ErrorCode::InvalidToken, why).with_challenge(Challenge::Bearer {
-        realm: None,
-        error: None,
-        description: None,
-        scope: None,
-    })
+    RegistrationError::InvalidToken
+        .because(why)
+        .with_challenge(Challenge::Bearer {
+            realm: None,
+            error: None,
+            description: None,
+            scope: None,
+        })
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -72,10 +69,12 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
     use futures_util::StreamExt;
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| OAuthError::invalid_request(format!("malformed request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            RegistrationError::InvalidRequest.because(format!("malformed request body: {e}"))
+        })?;
         if body.len() + chunk.len() > MAX_REQUEST {
-            return Err(OAuthError::invalid_request("request body too large")
+            return Err(RegistrationError::InvalidRequest
+                .because("request body too large")
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
         body.extend_from_slice(&chunk);
@@ -92,29 +91,23 @@ fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, OAu
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/json",
-        ));
+        return Err(
+            RegistrationError::InvalidRequest.because("the request body must be application/json")
+        );
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(OAuthError::code(
-            ErrorCode::InvalidClientMetadata,
-            "the client metadata must be a JSON object",
-        )),
-        Err(e) => Err(OAuthError::code(
-            ErrorCode::InvalidClientMetadata,
-            format!("malformed JSON: {e}"),
-        )),
+        Ok(_) => Err(RegistrationError::InvalidClientMetadata
+            .because("the client metadata must be a JSON object")),
+        Err(e) => {
+            Err(RegistrationError::InvalidClientMetadata.because(format!("malformed JSON: {e}")))
+        }
     }
 }
 
 fn parse_metadata(map: Map<String, Value>) -> Result<MetadataRequest, OAuthError> {
     serde_json::from_value(Value::Object(map)).map_err(|e| {
-        OAuthError::code(
-            ErrorCode::InvalidClientMetadata,
-            format!("malformed metadata: {e}"),
-        )
+        RegistrationError::InvalidClientMetadata.because(format!("malformed metadata: {e}"))
     })
 }
 
@@ -128,44 +121,33 @@ fn apply_software_statement(
     let statement = match map.remove("software_statement") {
         None => {
             if tenant.settings.require_software_statement {
-                return Err(OAuthError::code(
-                    ErrorCode::InvalidSoftwareStatement,
-                    "this server requires a software statement",
-                ));
+                return Err(RegistrationError::InvalidSoftwareStatement
+                    .because("this server requires a software statement"));
             }
             return Ok(map);
         }
         Some(Value::String(s)) => s,
         Some(_) => {
-            return Err(OAuthError::code(
-                ErrorCode::InvalidSoftwareStatement,
-                "software_statement must be a JWT string",
-            ));
+            return Err(RegistrationError::InvalidSoftwareStatement
+                .because("software_statement must be a JWT string"));
         }
     };
     if jwt::peek_header(&statement).is_err() || jwt::peek_claims(&statement).is_err() {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidSoftwareStatement,
-            "software_statement is not a signed JWT",
-        ));
+        return Err(RegistrationError::InvalidSoftwareStatement
+            .because("software_statement is not a signed JWT"));
     }
     let Some(trusted) = &tenant.settings.software_statement_jwks else {
-        return Err(OAuthError::code(
-            ErrorCode::UnapprovedSoftwareStatement,
-            "this server trusts no software statement publisher",
-        ));
+        return Err(RegistrationError::UnapprovedSoftwareStatement
+            .because("this server trusts no software statement publisher"));
     };
     let claims = jwt::verify_with_jwks(&statement, trusted, ASYMMETRIC_ALGS).map_err(|_| {
-        OAuthError::code(
-            ErrorCode::UnapprovedSoftwareStatement,
-            "the software statement is not signed by a trusted key",
-        )
+        RegistrationError::UnapprovedSoftwareStatement
+            .because("the software statement is not signed by a trusted key")
     })?;
     if !claims.get("iss").is_some_and(Value::is_string) {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidSoftwareStatement,
-            "the software statement lacks iss",
-        ));
+        return Err(
+            RegistrationError::InvalidSoftwareStatement.because("the software statement lacks iss")
+        );
     }
     // A minute of clock skew for statements made elsewhere.
     let rules = jwt::TimeRules {
@@ -175,10 +157,8 @@ fn apply_software_statement(
         check_iat: true,
     };
     if let Err(e) = jwt::check_times(&claims, now, rules) {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidSoftwareStatement,
-            format!("the software statement {e}"),
-        ));
+        return Err(RegistrationError::InvalidSoftwareStatement
+            .because(format!("the software statement {e}")));
     }
     for (name, value) in claims {
         if !STATEMENT_ONLY.contains(&name.as_str()) {
@@ -246,10 +226,7 @@ async fn admit<'r>(
         .unwrap_or(state.settings.oauth.registration);
     if let Some(token) = bearer(req) {
         if mode == RegistrationMode::Closed {
-            return Err(OAuthError::code(
-                ErrorCode::AccessDenied,
-                "registration is closed",
-            ));
+            return Err(RegistrationError::AccessDenied.because("registration is closed"));
         }
         // Checked now (spent only after validation), so a made-up token neither slips past
         // the open-mode rate limits nor buys a full validation.
@@ -266,10 +243,9 @@ async fn admit<'r>(
         return Ok(Some(token));
     }
     match mode {
-        RegistrationMode::Closed => Err(OAuthError::code(
-            ErrorCode::AccessDenied,
-            "registration is closed",
-        )),
+        RegistrationMode::Closed => {
+            Err(RegistrationError::AccessDenied.because("registration is closed"))
+        }
         RegistrationMode::Token => Err(missing_token(
             "registration requires an initial access token",
         )),
@@ -297,11 +273,9 @@ async fn admit<'r>(
                     .await
                     .map_err(ServiceError::from)?;
                 if count > i64::from(limit) {
-                    return Err(OAuthError::code(
-                        ErrorCode::RateLimited,
-                        "too many registrations; try again later",
-                    )
-                    .with_header(header::RETRY_AFTER, "3600"));
+                    return Err(RegistrationError::RateLimited
+                        .because("too many registrations; try again later")
+                        .with_header(header::RETRY_AFTER, "3600"));
                 }
             }
             Ok(None)
@@ -317,14 +291,12 @@ fn check_scope(tenant: &Tenant, metadata: &ClientMetadata) -> Result<(), OAuthEr
         .clone()
         .unwrap_or_default();
     match &metadata.scope {
-        Some(scope) if !scope.is_subset(&offered) => Err(OAuthError::code(
-            ErrorCode::InvalidClientMetadata,
-            if offered.is_empty() {
+        Some(scope) if !scope.is_subset(&offered) => Err(RegistrationError::InvalidClientMetadata
+            .because(if offered.is_empty() {
                 "this server offers no scopes to dynamically registered clients".to_owned()
             } else {
                 format!("scope must be within '{offered}'")
-            },
-        )),
+            })),
         _ => Ok(()),
     }
 }
@@ -332,7 +304,7 @@ fn check_scope(tenant: &Tenant, metadata: &ClientMetadata) -> Result<(), OAuthEr
 /// Keys sent by value parse now (RFC 7591 §2 `jwks`), before anything is spent.
 fn check_keys(metadata: &ClientMetadata) -> Result<(), OAuthError> {
     clients::check_keys(metadata).map_err(|e| match e {
-        ServiceError::Invalid(why) => OAuthError::code(ErrorCode::InvalidClientMetadata, why),
+        ServiceError::Invalid(why) => RegistrationError::InvalidClientMetadata.because(why),
         other => other.into(),
     })
 }
@@ -445,26 +417,23 @@ pub async fn update(
     ] {
         // RFC 7592 §2.2: these MUST NOT be included.
         if map.contains_key(forbidden) {
-            return Err(OAuthError::code(
-                ErrorCode::InvalidClientMetadata,
-                format!("{forbidden} must not be sent"),
-            ));
+            return Err(RegistrationError::InvalidClientMetadata
+                .because(format!("{forbidden} must not be sent")));
         }
     }
     let map = apply_software_statement(&tenant, map, state.clock.now())?;
     let request = parse_metadata(map)?;
     // RFC 7592 §2.2: client_id MUST match; a client_secret, if sent, MUST match too.
     if request.client_id.as_deref() != Some(client.client_id.as_str()) {
-        return Err(OAuthError::invalid_request(
-            "client_id must be sent and match the client",
-        ));
+        return Err(RegistrationError::InvalidRequest
+            .because("client_id must be sent and match the client"));
     }
     if let Some(secret) = &request.client_secret {
         let ok = client
             .secret_hash
             .is_some_and(|h| secrets_equal(&sha256(secret.as_bytes()), &h));
         if !ok {
-            return Err(OAuthError::invalid_request("client_secret does not match"));
+            return Err(RegistrationError::InvalidRequest.because("client_secret does not match"));
         }
     }
     let metadata = request.validate(rules(&state)).map_err(metadata_error)?;

@@ -1,10 +1,30 @@
-//! Token requests parsed at the edge (RFC 6749 §3.2, §4.4.2, §6; RFC 8693 §2.1; RFC 8707 §2):
-//! after this, no grant reads a form parameter by name.
+//! Requests of the token-handling endpoints parsed at the edge (RFC 6749 §3.2, §4.4.2, §6;
+//! RFC 8693 §2.1; RFC 8707 §2; RFC 7009 §2.1; RFC 7662 §2.1): after this, no endpoint reads a
+//! form parameter by name.
 
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::{OAuthError, TokenError};
 use crate::model::client::GrantType;
-use crate::model::token::{Scope, TokenType};
+use crate::model::token::{Scope, TokenType, TokenTypeHint};
 use crate::oauth::params::Params;
+
+/// A token presented for revocation (RFC 7009 §2.1) or introspection (RFC 7662 §2.1).
+#[derive(Debug, Clone)]
+pub struct TokenReference {
+    /// `token`, REQUIRED.
+    pub token: String,
+    /// `token_type_hint`, OPTIONAL: it only orders the search, and an unknown value is
+    /// ignored (both RFCs).
+    pub hint: Option<TokenTypeHint>,
+}
+
+impl TokenReference {
+    pub fn parse(params: &Params) -> Result<TokenReference, OAuthError> {
+        Ok(TokenReference {
+            token: params.required("token")?.to_owned(),
+            hint: params.get("token_type_hint").and_then(|h| h.parse().ok()),
+        })
+    }
+}
 
 /// A token request, tagged by `grant_type`.
 #[derive(Debug, Clone)]
@@ -42,7 +62,7 @@ pub struct ExchangeRequest {
 fn scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
     params
         .get("scope")
-        .map(|raw| Scope::parse(raw).map_err(|e| OAuthError::code(ErrorCode::InvalidScope, e)))
+        .map(|raw| Scope::parse(raw).map_err(|e| TokenError::InvalidScope.because(e)))
         .transpose()
 }
 
@@ -51,7 +71,7 @@ fn token_type(params: &Params, name: &str) -> Result<Option<TokenType>, OAuthErr
         .get(name)
         .map(|raw| {
             raw.parse::<TokenType>()
-                .map_err(|_| OAuthError::invalid_request(format!("unsupported {name}")))
+                .map_err(|_| TokenError::InvalidRequest.because(format!("unsupported {name}")))
         })
         .transpose()
 }
@@ -74,7 +94,7 @@ impl TokenRequest {
                 let subject_token = params.required("subject_token")?.to_owned();
                 let subject_token_type =
                     token_type(params, "subject_token_type")?.ok_or_else(|| {
-                        OAuthError::invalid_request("missing parameter 'subject_token_type'")
+                        TokenError::InvalidRequest.because("missing parameter 'subject_token_type'")
                     })?;
                 // §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT appear
                 // without.
@@ -85,9 +105,8 @@ impl TokenRequest {
                     (Some(token), Some(kind)) => Some((token.to_owned(), kind)),
                     (None, None) => None,
                     _ => {
-                        return Err(OAuthError::invalid_request(
-                            "actor_token and actor_token_type go together",
-                        ));
+                        return Err(TokenError::InvalidRequest
+                            .because("actor_token and actor_token_type go together"));
                     }
                 };
                 TokenRequest::TokenExchange(ExchangeRequest {
@@ -102,10 +121,8 @@ impl TokenRequest {
                 })
             }
             other => {
-                return Err(OAuthError::code(
-                    ErrorCode::UnsupportedGrantType,
-                    format!("the {other} grant is not supported"),
-                ));
+                return Err(TokenError::UnsupportedGrantType
+                    .because(format!("the {other} grant is not supported")));
             }
         })
     }
@@ -114,6 +131,7 @@ impl TokenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         Params::parse(
@@ -123,6 +141,20 @@ mod tests {
                 .collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn token_references_ignore_unknown_hints() {
+        let r = TokenReference::parse(&params(&[
+            ("token", "t"),
+            ("token_type_hint", "refresh_token"),
+        ]))
+        .unwrap();
+        assert_eq!(r.hint, Some(TokenTypeHint::RefreshToken));
+        let r =
+            TokenReference::parse(&params(&[("token", "t"), ("token_type_hint", "x")])).unwrap();
+        assert_eq!((r.token.as_str(), r.hint), ("t", None));
+        assert!(TokenReference::parse(&params(&[])).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::error::{OAuthError, RevocationError, ServiceError};
 use crate::http::CurrentTenant;
 use crate::model::Tenant;
 use crate::model::api_key::split_raw_key;
@@ -16,6 +16,7 @@ use crate::oauth::access_token;
 use crate::oauth::api_keys;
 use crate::oauth::client_auth;
 use crate::oauth::grants::refresh_token;
+use crate::oauth::requests::TokenReference;
 
 /// `POST {issuer}/revoke`.
 pub async fn revoke(
@@ -32,16 +33,13 @@ pub async fn revoke(
         crate::urls::Endpoint::Revoke,
     )
     .await?;
-    let token = params.required("token")?;
-    // RFC 7009 §2.1: the hint only orders the search; an unknown one is ignored.
-    let hint = params.token_type_hint();
-    let owned = revoke_any(&state, &tenant, token, hint, &auth.client.client_id).await?;
+    let request = TokenReference::parse(&params)?;
+    let owned = revoke_any(&state, &tenant, &request, &auth.client.client_id).await?;
     if owned == Some(false) {
         // RFC 7009 §2.1: a token issued to another client is refused.
-        return Err(OAuthError::code(
-            ErrorCode::UnauthorizedClient,
-            "the token was not issued to this client",
-        ));
+        return Err(
+            RevocationError::UnauthorizedClient.because("the token was not issued to this client")
+        );
     }
     // RFC 7009 §2.2: 200 whether or not the token existed.
     Ok(HttpResponse::Ok()
@@ -53,14 +51,14 @@ pub async fn revoke(
 async fn revoke_any(
     state: &AppState,
     tenant: &Tenant,
-    token: &str,
-    hint: Option<TokenTypeHint>,
+    request: &TokenReference,
     client: &ClientId,
 ) -> Result<Option<bool>, ServiceError> {
+    let token = request.token.as_str();
     if split_raw_key(token).is_some() {
         return api_keys::revoke_presented(state, tenant.id, token, client).await;
     }
-    let refresh_first = hint == Some(TokenTypeHint::RefreshToken);
+    let refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
     for refresh in [refresh_first, !refresh_first] {
         let outcome = if refresh {
             refresh_token::revoke(state, tenant, token, client).await?

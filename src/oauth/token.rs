@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::{OAuthError, TokenError};
 use crate::http::CurrentTenant;
 use crate::model::Tenant;
 use crate::model::client::{Client, GrantType, check_resource};
@@ -68,23 +68,18 @@ pub async fn token(
     )
     .await?;
     let raw = params.required("grant_type")?;
-    let grant: GrantType = raw.parse().map_err(|_| {
-        OAuthError::code(
-            ErrorCode::UnsupportedGrantType,
-            "grant_type is not supported",
-        )
-    })?;
+    let grant: GrantType = raw
+        .parse()
+        .map_err(|_| TokenError::UnsupportedGrantType.because("grant_type is not supported"))?;
     if !SUPPORTED_GRANTS.contains(&grant) {
-        return Err(OAuthError::code(
-            ErrorCode::UnsupportedGrantType,
-            format!("the {grant} grant is not supported"),
-        ));
+        return Err(
+            TokenError::UnsupportedGrantType.because(format!("the {grant} grant is not supported"))
+        );
     }
     if !auth.client.allows_grant(grant) {
-        return Err(OAuthError::code(
-            ErrorCode::UnauthorizedClient,
-            format!("this client is not registered for the {grant} grant"),
-        ));
+        return Err(TokenError::UnauthorizedClient.because(format!(
+            "this client is not registered for the {grant} grant"
+        )));
     }
     let client = &auth.client;
     let response = match TokenRequest::parse(grant, &params)? {
@@ -127,10 +122,8 @@ pub fn granted_scope(requested: Option<Scope>, allowed: &Scope) -> Result<Scope,
         return Ok(allowed.clone());
     };
     if !scope.is_subset(allowed) {
-        return Err(OAuthError::code(
-            ErrorCode::InvalidScope,
-            "the requested scope exceeds what this client may be granted",
-        ));
+        return Err(TokenError::InvalidScope
+            .because("the requested scope exceeds what this client may be granted"));
     }
     Ok(scope)
 }
@@ -146,18 +139,15 @@ pub fn audience(
     audiences: &[String],
 ) -> Result<Vec<String>, OAuthError> {
     for resource in resources {
-        check_resource(resource).map_err(|e| OAuthError::code(ErrorCode::InvalidTarget, e))?;
+        check_resource(resource).map_err(|e| TokenError::InvalidTarget.because(e))?;
     }
     let mut out: Vec<String> = Vec::new();
     for target in resources.iter().chain(audiences) {
         if !client.policy.resources.iter().any(|r| r == target) {
-            return Err(OAuthError::code(
-                ErrorCode::InvalidTarget,
-                format!(
-                    "'{}' is not a resource this client may request",
-                    target.chars().take(100).collect::<String>()
-                ),
-            ));
+            return Err(TokenError::InvalidTarget.because(format!(
+                "'{}' is not a resource this client may request",
+                target.chars().take(100).collect::<String>()
+            )));
         }
         if !out.contains(target) {
             out.push(target.clone());

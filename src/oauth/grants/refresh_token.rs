@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::crypto::{random_token, sha256};
-use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::model::Tenant;
 use crate::model::client::{Client, ClientId};
 use crate::model::token::{
@@ -235,7 +235,7 @@ pub async fn revoke(
 }
 
 fn invalid_grant(why: &str) -> OAuthError {
-    OAuthError::code(ErrorCode::InvalidGrant, why)
+    TokenError::InvalidGrant.because(why)
 }
 
 /// A consumed token came back: it leaked, so its family is revoked.
@@ -270,7 +270,7 @@ pub fn narrowed_audience(
     granted: &[String],
     current: &[String],
 ) -> Result<Vec<String>, OAuthError> {
-    let target_error = |why: String| OAuthError::code(ErrorCode::InvalidTarget, why);
+    let target_error = |why: String| TokenError::InvalidTarget.because(why);
     let clip = |r: &str| r.chars().take(100).collect::<String>();
     if requested.is_empty() {
         let kept: Vec<String> = granted

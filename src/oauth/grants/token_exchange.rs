@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
-use crate::error::{ErrorCode, OAuthError, ServiceError};
+use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::jose::jwt;
 use crate::model::Tenant;
 use crate::model::client::{Client, ClientId, GrantType, check_resource};
@@ -36,7 +36,7 @@ struct Party {
 
 fn invalid(why: &str) -> OAuthError {
     // RFC 8693 §2.2.2: an invalid subject or actor token is an invalid_request.
-    OAuthError::invalid_request(why)
+    TokenError::InvalidRequest.because(why)
 }
 
 fn audience_list(claims: &Map<String, Value>) -> Vec<String> {
@@ -62,18 +62,23 @@ fn party(claims: &Map<String, Value>) -> Option<Party> {
         client_id: None,
         exp: claims.get("exp").and_then(Value::as_i64),
         audience: audience_list(claims),
-        family: claims
-            .get(access_token::FAMILY_CLAIM)
-            .and_then(Value::as_str)
-            .and_then(|f| f.parse().ok()),
+        family: None,
         refresh: None,
     })
 }
 
 fn access_party(active: ActiveAccessToken) -> Option<Party> {
+    let claims = active.claims;
     Some(Party {
-        client_id: active.client_id.clone(),
-        ..party(&active.claims)?
+        sub: claims.sub,
+        scope: claims.scope,
+        act: claims.act,
+        may_act: claims.may_act,
+        client_id: Some(active.client_id),
+        exp: Some(claims.exp),
+        audience: claims.aud.to_vec(),
+        family: claims.refresh_family,
+        refresh: None,
     })
 }
 
@@ -150,7 +155,7 @@ fn may_act_allows(subject: &Party, actor_sub: &str) -> bool {
 }
 
 fn unauthorized(why: &str) -> OAuthError {
-    OAuthError::code(ErrorCode::UnauthorizedClient, why)
+    TokenError::UnauthorizedClient.because(why)
 }
 
 pub async fn grant(
@@ -161,9 +166,9 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let requested = request.requested;
     if requested == TokenType::IdToken {
-        return Err(OAuthError::invalid_request(
-            "requested_token_type id_token is not supported",
-        ));
+        return Err(
+            TokenError::InvalidRequest.because("requested_token_type id_token is not supported")
+        );
     }
     if requested == TokenType::RefreshToken && !client.allows_grant(GrantType::RefreshToken) {
         return Err(unauthorized(
@@ -194,9 +199,8 @@ pub async fn grant(
                 .ok_or_else(|| invalid("the actor_token is invalid, expired or revoked"))?;
             if !may_act_allows(&subject, &actor.sub) {
                 // RFC 8693 §2.2.2: tokens unacceptable by policy are an invalid_request.
-                return Err(OAuthError::invalid_request(
-                    "the subject token does not allow this actor (may_act)",
-                ));
+                return Err(TokenError::InvalidRequest
+                    .because("the subject token does not allow this actor (may_act)"));
             }
             // RFC 8693 §4.1: the current actor on top, earlier actors nested inside.
             let mut act = Map::new();
@@ -215,7 +219,7 @@ pub async fn grant(
                 ));
             }
             if !may_act_allows(&subject, client.client_id.as_str()) {
-                return Err(OAuthError::invalid_request(
+                return Err(TokenError::InvalidRequest.because(
                     "the subject token does not allow this client to act for it (may_act)",
                 ));
             }
@@ -241,7 +245,7 @@ pub async fn grant(
     } else {
         // Own tokens: within the subject's audience and what the client may address now.
         for resource in &request.resources {
-            check_resource(resource).map_err(|e| OAuthError::code(ErrorCode::InvalidTarget, e))?;
+            check_resource(resource).map_err(|e| TokenError::InvalidTarget.because(e))?;
         }
         let requested: Vec<String> = request
             .resources
