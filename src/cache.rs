@@ -4,6 +4,7 @@
 
 mod flight;
 mod hot;
+mod invalidation;
 mod keys;
 mod memory;
 mod redis;
@@ -16,6 +17,7 @@ use tokio::sync::broadcast;
 
 pub use flight::SingleFlight;
 pub use hot::HotMap;
+pub use invalidation::{INVALIDATION_CHANNEL, Invalidated, Invalidation};
 pub use keys::CacheKey;
 pub use memory::MemoryCache;
 pub use redis::RedisCache;

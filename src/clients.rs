@@ -5,16 +5,63 @@
 //! under the master key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::crypto::{random_token, sha256};
+use crate::cache::{HotMap, Invalidated, Invalidation};
+use crate::crypto::sha256;
 use crate::error::ServiceError;
 use crate::model::client::{AuthMethod, Client, ClientId, ClientMetadata, ClientPolicy};
 use crate::model::{Tenant, TenantId};
 use crate::store::StoreError;
-use crate::tenants;
+
+/// Most clients kept hot.
+const HOT_CLIENTS: usize = 20_000;
+/// Most unknown client ids remembered.
+const UNKNOWN_CLIENTS: usize = 10_000;
+
+/// This replica's hot copies of clients.
+pub struct ClientCache {
+    /// By tenant and client_id.
+    pub by_id: HotMap<(TenantId, ClientId), Arc<Client>>,
+    /// Client ids known not to exist: kept apart and small, so random ids cost one query
+    /// each per `cache.hot_ttl_secs` at most and cannot push real clients out.
+    pub unknown: HotMap<(TenantId, ClientId), ()>,
+    /// Clients and API keys whose last use this replica recorded within the hour.
+    pub touched: HotMap<(TenantId, String), ()>,
+}
+
+impl ClientCache {
+    pub fn new(ttl: Duration) -> ClientCache {
+        ClientCache {
+            by_id: HotMap::new(ttl, HOT_CLIENTS),
+            unknown: HotMap::new(ttl, UNKNOWN_CLIENTS),
+            touched: HotMap::new(Duration::from_secs(3600), HOT_CLIENTS),
+        }
+    }
+}
+
+/// Whether a message about one client, or its whole tenant, reaches the entry `(tenant, id)`.
+pub fn reaches(message: &Invalidation, tenant: TenantId, id: &str) -> bool {
+    message.concerns(tenant)
+        && (message.is_tenant() || message.client_id().is_some_and(|c| c == id))
+}
+
+impl Invalidated for ClientCache {
+    fn evict(&self, message: &Invalidation) {
+        self.by_id
+            .retain(|(t, c), _| !reaches(message, *t, c.as_str()));
+        self.unknown
+            .retain(|(t, c), _| !reaches(message, *t, c.as_str()));
+    }
+
+    fn clear(&self) {
+        self.by_id.clear();
+        self.unknown.clear();
+    }
+}
 
 /// Credentials shown once, at creation or rotation.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -27,9 +74,9 @@ pub struct IssuedCredentials {
 
 /// A new client id: 128 random bits in base64url, starting with a letter or digit, so it is
 /// never taken for an option where scripts pass it on a command line (`-x…`).
-fn new_client_id() -> String {
+fn new_client_id(rng: &crate::rng::Rng) -> String {
     loop {
-        let id = random_token::<16>();
+        let id = rng.token::<16>();
         if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return id;
         }
@@ -50,20 +97,25 @@ pub async fn find(
     client_id: &ClientId,
 ) -> Result<Option<Arc<Client>>, ServiceError> {
     let key = (tenant, client_id.clone());
-    if let Some(hit) = state.hot.clients.get(&key) {
+    if let Some(hit) = state.hot.clients.by_id.get(&key) {
         return Ok(Some(hit));
     }
-    if state.hot.unknown_clients.get(&key).is_some() {
+    if state.hot.clients.unknown.get(&key).is_some() {
         return Ok(None);
     }
-    let generation = state.hot.clients.generation();
-    let unknown_generation = state.hot.unknown_clients.generation();
+    let generation = state.hot.clients.by_id.generation();
+    let unknown_generation = state.hot.clients.unknown.generation();
     let found = state.store.client(tenant, client_id).await?.map(Arc::new);
     match &found {
-        Some(client) => state.hot.clients.insert_if(generation, key, client.clone()),
+        Some(client) => state
+            .hot
+            .clients
+            .by_id
+            .insert_if(generation, key, client.clone()),
         None => state
             .hot
-            .unknown_clients
+            .clients
+            .unknown
             .insert_if(unknown_generation, key, ()),
     }
     Ok(found)
@@ -100,7 +152,7 @@ fn new_secret(
     // 384 bits from the OS generator: a fast hash is enough (DESIGN §3). As an HMAC key
     // (client_secret_jwt) its 64 octets meet RFC 7518 §3.2 ("a key of the same size as the
     // hash output or larger MUST be used") for HS512, the largest algorithm advertised.
-    let secret = random_token::<SECRET_BYTES>();
+    let secret = state.rng.token::<SECRET_BYTES>();
     client.secret_hash = Some(sha256(secret.as_bytes()));
     client.secret_sealed = if method == AuthMethod::ClientSecretJwt {
         Some(
@@ -164,7 +216,7 @@ pub async fn create_spending(
     check_policy(state, &new.policy)?;
     check_keys(&new.metadata)?;
     let now = state.clock.now();
-    let client_id = ClientId::parse(&new_client_id())
+    let client_id = ClientId::parse(&new_client_id(&state.rng))
         .ok_or_else(|| ServiceError::Internal("generated client_id is malformed".into()))?;
     let mut client = Client {
         client_id,
@@ -181,7 +233,7 @@ pub async fn create_spending(
     };
     let client_secret = new_secret(state, tenant.id, &mut client)?;
     let registration_access_token = new.dynamic.then(|| {
-        let token = random_token::<32>();
+        let token = state.rng.token::<32>();
         client.registration_token_hash = Some(sha256(token.as_bytes()));
         token
     });
@@ -195,7 +247,8 @@ pub async fn create_spending(
     // Not unknown any more, should anyone have asked for this id before.
     state
         .hot
-        .unknown_clients
+        .clients
+        .unknown
         .remove(&(tenant.id, client.client_id.clone()));
     tracing::info!(tenant = %tenant.slug, client_id = %client.client_id, dynamic = new.dynamic, "client created");
     Ok(Some((
@@ -295,7 +348,7 @@ pub async fn update(
         issued.client_secret = new_secret(state, tenant, &mut client)?;
     }
     if update.rotate_registration_token {
-        let token = random_token::<32>();
+        let token = state.rng.token::<32>();
         client.registration_token_hash = Some(sha256(token.as_bytes()));
         issued.registration_access_token = Some(token);
     }
@@ -309,7 +362,9 @@ pub async fn update(
             "client '{client_id}' changed meanwhile; retry"
         )));
     }
-    tenants::announce_client(state, tenant, client_id).await;
+    state
+        .invalidate(Invalidation::client(tenant, client_id))
+        .await;
     Ok((client, issued))
 }
 
@@ -322,7 +377,9 @@ pub async fn delete(
     if !state.store.delete_client(tenant, client_id).await? {
         return Err(ServiceError::NotFound(format!("no client '{client_id}'")));
     }
-    tenants::announce_client(state, tenant, client_id).await;
+    state
+        .invalidate(Invalidation::client(tenant, client_id))
+        .await;
     tracing::info!(%tenant, %client_id, "client deleted");
     Ok(())
 }
@@ -336,11 +393,15 @@ where
     F: Fn(AppState) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
 {
-    if state.hot.touched.get(&key).is_some() {
+    if state.hot.clients.touched.get(&key).is_some() {
         return;
     }
-    let generation = state.hot.touched.generation();
-    state.hot.touched.insert_if(generation, key.clone(), ());
+    let generation = state.hot.clients.touched.generation();
+    state
+        .hot
+        .clients
+        .touched
+        .insert_if(generation, key.clone(), ());
     let state = state.clone();
     tokio::spawn(async move {
         let mut delay = std::time::Duration::from_millis(200);
@@ -356,7 +417,7 @@ where
                 }
             }
         }
-        state.hot.touched.remove(&key);
+        state.hot.clients.touched.remove(&key);
     });
 }
 
@@ -405,7 +466,9 @@ pub async fn purge_unused(state: &AppState) -> Result<usize, ServiceError> {
                 .await?
             {
                 tracing::info!(tenant = %tenant.slug, %client_id, "unused dynamic client deleted");
-                tenants::announce_client(state, tenant.id, client_id).await;
+                state
+                    .invalidate(Invalidation::client(tenant.id, client_id))
+                    .await;
                 purged += 1;
             }
         }
@@ -419,8 +482,9 @@ mod tests {
 
     #[test]
     fn client_ids_never_look_like_options() {
+        let rng = crate::rng::Rng::seeded(1);
         for _ in 0..2000 {
-            let id = new_client_id();
+            let id = new_client_id(&rng);
             assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
             assert_eq!(id.len(), 22);
         }

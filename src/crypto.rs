@@ -147,14 +147,14 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
-/// `N` bytes from the operating system's CSPRNG (through rand's thread RNG).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the operating system's CSPRNG, for nonces and the master key: never from
+/// an injected source (identifiers and tokens come from [`crate::rng::Rng`]).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "nonces and the master key never come from an injected (seedable) source"
+)]
+fn random_bytes<const N: usize>() -> [u8; N] {
     rand::random()
-}
-
-/// A random URL-safe token carrying `N` bytes of entropy.
-pub fn random_token<const N: usize>() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -12,12 +12,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::cache::{HotMap, Invalidated, Invalidation, SingleFlight};
 use crate::crypto::{MasterKey, b64url, sha256};
 use crate::error::ServiceError;
 use crate::jose::{self, GeneratedKey, LoadedSigner};
 use crate::model::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey, TenantId};
 use crate::store::StoreError;
-use crate::tenants;
 
 /// A tenant's keys as served and used. Built from public material only (the JWKS, verifiers);
 /// an active key's private half is unsealed the first time it signs, so serving JWKS and
@@ -45,6 +45,44 @@ impl std::fmt::Debug for KeySet {
         f.debug_struct("KeySet")
             .field("keys", &self.keys)
             .finish_non_exhaustive()
+    }
+}
+
+/// Most key sets kept hot: an idle tenant's is public material only (a few KiB), so 20,000
+/// of them stay within tens of MiB.
+const HOT_KEY_SETS: usize = 20_000;
+
+/// This replica's hot copies of key sets.
+pub struct KeyCache {
+    pub sets: HotMap<TenantId, Arc<KeySet>>,
+    /// One key set load per tenant at a time.
+    pub loads: SingleFlight<TenantId>,
+    /// One generation of missing keys per tenant at a time (RSA keys are made on first use).
+    pub fills: SingleFlight<TenantId>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            sets: HotMap::new(ttl, HOT_KEY_SETS),
+            loads: SingleFlight::default(),
+            fills: SingleFlight::default(),
+        }
+    }
+}
+
+impl Invalidated for KeyCache {
+    fn evict(&self, message: &Invalidation) {
+        if matches!(
+            message,
+            Invalidation::Keys { .. } | Invalidation::Tenant { .. }
+        ) {
+            self.sets.retain(|id, _| !message.concerns(*id));
+        }
+    }
+
+    fn clear(&self) {
+        self.sets.clear();
     }
 }
 
@@ -104,17 +142,6 @@ pub struct Rotation {
     pub retired: String,
     pub active: String,
     pub next: String,
-}
-
-/// What one maintenance pass did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Maintenance {
-    pub rotated: usize,
-    pub purged_tenants: usize,
-    /// Expired tokens deleted.
-    pub purged_tokens: usize,
-    /// Unused dynamically registered clients deleted.
-    pub purged_clients: usize,
 }
 
 fn seal_context(tenant: TenantId, kid: &str) -> Vec<u8> {
@@ -207,21 +234,21 @@ pub fn seal_all(
 /// changed; invalidation messages evict changed sets at once. Loads of one tenant are
 /// single-flight on a replica.
 pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, ServiceError> {
-    let stale = match state.hot.keys.lookup(&tenant) {
+    let stale = match state.hot.keys.sets.lookup(&tenant) {
         Some((hit, true)) => return Ok(hit),
         Some((hit, false)) => Some(hit),
         None => None,
     };
-    let _flight = state.hot.key_loads.enter(&tenant).await;
+    let _flight = state.hot.keys.loads.enter(&tenant).await;
     // The previous holder of the flight has usually done the work.
-    if let Some((hit, true)) = state.hot.keys.lookup(&tenant) {
+    if let Some((hit, true)) = state.hot.keys.sets.lookup(&tenant) {
         return Ok(hit);
     }
-    let generation = state.hot.keys.generation();
+    let generation = state.hot.keys.sets.generation();
     if let Some(stale) = stale
         && state.store.signing_key_stamp(tenant).await? == stale.stamp
     {
-        state.hot.keys.renew_if(generation, &tenant);
+        state.hot.keys.sets.renew_if(generation, &tenant);
         return Ok(stale);
     }
     let mut stored = state.store.signing_keys(tenant).await?;
@@ -229,7 +256,11 @@ pub async fn key_set(state: &AppState, tenant: TenantId) -> Result<Arc<KeySet>, 
         stored = state.store.signing_keys(tenant).await?;
     }
     let set = Arc::new(build(state, tenant, stored)?);
-    state.hot.keys.insert_if(generation, tenant, set.clone());
+    state
+        .hot
+        .keys
+        .sets
+        .insert_if(generation, tenant, set.clone());
     Ok(set)
 }
 
@@ -246,7 +277,7 @@ pub async fn signing_set(
     }
     // One generation at a time: concurrent first RS256 signatures of a new tenant wait for
     // it rather than each make (and throw away) an RSA key.
-    let _fill = state.hot.key_fills.enter(&tenant).await;
+    let _fill = state.hot.keys.fills.enter(&tenant).await;
     let set = key_set(state, tenant).await?;
     if set.has_active(alg) {
         return Ok(set);
@@ -254,7 +285,7 @@ pub async fn signing_set(
     fill_missing(state, tenant, true).await?;
     // Another replica may have made them (our insert then conflicts and announces nothing):
     // our copy is stale either way.
-    state.hot.keys.remove(&tenant);
+    state.hot.keys.sets.remove(&tenant);
     key_set(state, tenant).await
 }
 
@@ -314,7 +345,7 @@ async fn fill_missing(state: &AppState, tenant: TenantId, rsa: bool) -> Result<b
     }
     let added = add_keys(state, tenant, missing).await?;
     if added {
-        tenants::announce(state, tenant, None).await;
+        state.invalidate(Invalidation::keys(tenant)).await;
     }
     Ok(added)
 }
@@ -424,7 +455,7 @@ pub async fn rotate(
         let rotated = rotate_one(state, tenant, *alg, &active).await;
         // Announce what did rotate, even if a later algorithm fails.
         if rotated.is_ok() || !done.is_empty() {
-            tenants::announce(state, tenant, None).await;
+            state.invalidate(Invalidation::keys(tenant)).await;
         }
         let new_next = rotated?;
         done.push(Rotation {
@@ -515,16 +546,17 @@ pub async fn delete(state: &AppState, tenant: TenantId, kid: &str) -> Result<(),
             "the key became active meanwhile; rotate before deleting it".into(),
         ));
     }
-    tenants::announce(state, tenant, None).await;
+    state.invalidate(Invalidation::keys(tenant)).await;
     Ok(())
 }
 
-/// One scheduler pass: rotate due keys, purge retired keys past their window, expired tokens
-/// and unused dynamic clients.
-pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
+/// Rotates every key due for rotation and purges retired keys past their window (the
+/// key half of a maintenance pass, see [`crate::ops::scheduler`]). Returns how many keys
+/// rotated and how many tenants had keys purged.
+pub async fn rotate_due(state: &AppState) -> Result<(usize, usize), ServiceError> {
     let now = state.clock.now();
     let interval = i64::try_from(state.settings.keys.rotation_interval_secs).unwrap_or(i64::MAX);
-    let mut report = Maintenance::default();
+    let mut rotated = 0;
     for due in state
         .store
         .keys_due_for_rotation(now.saturating_sub(interval))
@@ -537,8 +569,8 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
         }
         match rotate_one(state, due.tenant, due.alg, &due.kid).await {
             Ok(_) => {
-                report.rotated += 1;
-                tenants::announce(state, due.tenant, None).await;
+                rotated += 1;
+                state.invalidate(Invalidation::keys(due.tenant)).await;
             }
             // Another replica got there first.
             Err(ServiceError::Conflict(_)) => {}
@@ -546,42 +578,8 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
         }
     }
     let purged = state.store.purge_expired_keys(now).await?;
-    report.purged_tenants = purged.len();
-    for tenant in purged {
-        tenants::announce(state, tenant, None).await;
+    for tenant in &purged {
+        state.invalidate(Invalidation::keys(*tenant)).await;
     }
-    let grace = i64::try_from(state.settings.oauth.max_access_token_ttl_secs).unwrap_or(i64::MAX);
-    report.purged_tokens = state.store.purge_expired_tokens(now, grace).await?;
-    report.purged_clients = crate::clients::purge_unused(state).await?;
-    Ok(report)
-}
-
-/// Runs [`maintain`] every `keys.check_interval_secs` until shutdown.
-pub fn spawn_scheduler(state: &AppState) {
-    let state = state.clone();
-    let mut stop = state.stopping();
-    let period = Duration::from_secs(state.settings.keys.check_interval_secs);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = ticks.tick() => {}
-            }
-            match maintain(&state).await {
-                Ok(r) if r.rotated > 0 || r.purged_tenants > 0 || r.purged_clients > 0 => {
-                    tracing::info!(
-                        rotated = r.rotated,
-                        purged_tenants = r.purged_tenants,
-                        purged_tokens = r.purged_tokens,
-                        purged_clients = r.purged_clients,
-                        "maintenance"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "key maintenance failed; will retry"),
-            }
-        }
-    });
+    Ok((rotated, purged.len()))
 }

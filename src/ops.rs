@@ -1,5 +1,7 @@
 //! Operations endpoints: `/healthz` (liveness), `/readyz` (database and cache reachable),
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (Prometheus text format); and the maintenance scheduler ([`scheduler`]).
+
+pub mod scheduler;
 
 use std::time::Duration;
 

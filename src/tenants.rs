@@ -1,49 +1,73 @@
 //! Tenants as a service: cached lookups, creation with initial keys, deletion, and the
 //! cross-replica invalidation that keeps every replica's hot copies honest.
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use crate::app::AppState;
-use crate::cache::{CacheEvent, SharedState};
+use crate::cache::{HotMap, Invalidated, Invalidation};
 use crate::error::ServiceError;
 use crate::keys;
-use crate::model::client::ClientId;
-use crate::model::{Tenant, TenantId, TenantSettings, TenantSlug};
+use crate::model::{Tenant, TenantSettings, TenantSlug};
 use crate::store::StoreError;
 
-/// The channel on which replicas announce changed tenants and keys.
-pub const INVALIDATION_CHANNEL: &str = "invalidate";
+/// Most tenants kept hot: an idle tenant costs a few hundred bytes here.
+const HOT_TENANTS: usize = 20_000;
+/// Most unknown tenant names remembered.
+const MISSING_ENTRIES: usize = 1_000;
 
-/// An invalidation message: drop hot copies for this tenant.
-#[derive(Debug, Serialize, Deserialize)]
-struct Invalidation {
-    tenant_id: uuid::Uuid,
-    slug: Option<String>,
-    /// A changed client: only its hot copies go.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
-    /// A revoked opaque access token, by the hex of its digest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
+/// This replica's hot copies of tenants.
+pub struct TenantCache {
+    /// By slug.
+    pub by_slug: HotMap<String, Tenant>,
+    /// Slugs known not to exist: kept apart and small, so a flood of made-up names cannot
+    /// push real tenants out.
+    pub missing: HotMap<String, ()>,
+}
+
+impl TenantCache {
+    pub fn new(ttl: Duration) -> TenantCache {
+        TenantCache {
+            by_slug: HotMap::new(ttl, HOT_TENANTS),
+            missing: HotMap::new(ttl, MISSING_ENTRIES),
+        }
+    }
+}
+
+impl Invalidated for TenantCache {
+    fn evict(&self, message: &Invalidation) {
+        if let Invalidation::Tenant { slug, .. } = message {
+            self.by_slug.remove(slug);
+            self.missing.remove(slug);
+        }
+    }
+
+    fn clear(&self) {
+        self.by_slug.clear();
+        self.missing.clear();
+    }
 }
 
 /// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
 pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>, ServiceError> {
     let key = slug.as_str().to_owned();
-    if let Some(hit) = state.hot.tenants.get(&key) {
+    if let Some(hit) = state.hot.tenants.by_slug.get(&key) {
         return Ok(Some(hit));
     }
-    if state.hot.missing.get(&key).is_some() {
+    if state.hot.tenants.missing.get(&key).is_some() {
         return Ok(None);
     }
     let (found_gen, missing_gen) = (
-        state.hot.tenants.generation(),
-        state.hot.missing.generation(),
+        state.hot.tenants.by_slug.generation(),
+        state.hot.tenants.missing.generation(),
     );
     let found = state.store.tenant_by_slug(slug).await?;
     match &found {
-        Some(tenant) => state.hot.tenants.insert_if(found_gen, key, tenant.clone()),
-        None => state.hot.missing.insert_if(missing_gen, key, ()),
+        Some(tenant) => state
+            .hot
+            .tenants
+            .by_slug
+            .insert_if(found_gen, key, tenant.clone()),
+        None => state.hot.tenants.missing.insert_if(missing_gen, key, ()),
     }
     Ok(found)
 }
@@ -104,7 +128,9 @@ pub async fn create_with(
         }
         Err(e) => return Err(e.into()),
     };
-    announce(state, tenant.id, Some(slug)).await;
+    state
+        .invalidate(Invalidation::tenant(tenant.id, slug.as_str()))
+        .await;
     tracing::info!(tenant = %slug, issuer = %state.settings.issuer(slug), "tenant created");
     Ok(tenant)
 }
@@ -147,7 +173,9 @@ pub async fn configure(
     {
         return Err(ServiceError::NotFound(format!("no tenant named '{slug}'")));
     }
-    announce(state, tenant.id, Some(slug)).await;
+    state
+        .invalidate(Invalidation::tenant(tenant.id, slug.as_str()))
+        .await;
     Ok(Tenant { settings, ..tenant })
 }
 
@@ -157,7 +185,9 @@ pub async fn delete(state: &AppState, slug: &TenantSlug) -> Result<(), ServiceEr
     if !state.store.delete_tenant(tenant.id).await? {
         return Err(ServiceError::NotFound(format!("no tenant named '{slug}'")));
     }
-    announce(state, tenant.id, Some(slug)).await;
+    state
+        .invalidate(Invalidation::tenant(tenant.id, slug.as_str()))
+        .await;
     tracing::info!(tenant = %slug, "tenant deleted");
     Ok(())
 }
@@ -173,148 +203,4 @@ pub async fn ensure_default(state: &AppState) -> Result<Option<Tenant>, ServiceE
         Err(ServiceError::Conflict(_)) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Drops this replica's hot copies of a tenant and tells the other replicas to do the same.
-/// A failed publish is logged, not fatal: the hot copies' TTL bounds the staleness.
-pub async fn announce(state: &AppState, tenant: TenantId, slug: Option<&TenantSlug>) {
-    publish(
-        state,
-        Invalidation {
-            tenant_id: tenant.uuid(),
-            slug: slug.map(|s| s.as_str().to_owned()),
-            client_id: None,
-            token: None,
-        },
-    )
-    .await;
-}
-
-/// Drops every replica's hot copies of one client.
-pub async fn announce_client(state: &AppState, tenant: TenantId, client_id: &ClientId) {
-    publish(
-        state,
-        Invalidation {
-            tenant_id: tenant.uuid(),
-            slug: None,
-            client_id: Some(client_id.as_str().to_owned()),
-            token: None,
-        },
-    )
-    .await;
-}
-
-/// Drops every replica's hot copy of a revoked opaque access token.
-pub async fn announce_token(state: &AppState, tenant: TenantId, digest: [u8; 32]) {
-    publish(
-        state,
-        Invalidation {
-            tenant_id: tenant.uuid(),
-            slug: None,
-            client_id: None,
-            token: Some(crate::crypto::hex(&digest)),
-        },
-    )
-    .await;
-}
-
-async fn publish(state: &AppState, message: Invalidation) {
-    evict(state, &message);
-    match serde_json::to_string(&message) {
-        Ok(json) => {
-            if let Err(e) = state.cache.publish(INVALIDATION_CHANNEL, &json).await {
-                tracing::warn!(error = %e, "could not publish invalidation");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not encode invalidation"),
-    }
-}
-
-fn evict(state: &AppState, message: &Invalidation) {
-    let same_tenant = |id: &TenantId| id.uuid() == message.tenant_id;
-    if let Some(token) = &message.token {
-        let digest = crate::crypto::unhex(token);
-        state
-            .hot
-            .access_tokens
-            .retain(|(t, d), _| !(same_tenant(t) && digest.as_deref() == Some(d.as_slice())));
-        return;
-    }
-    if let Some(client_id) = &message.client_id {
-        state
-            .hot
-            .clients
-            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
-        state
-            .hot
-            .client_jwks
-            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
-        // A new jwks_uri (or new keys) is fetched at once, not after the refetch pause.
-        state
-            .hot
-            .jwks_refetched
-            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
-        state
-            .hot
-            .unknown_clients
-            .retain(|(t, c), _| !(same_tenant(t) && c.as_str() == client_id));
-        return;
-    }
-    // A tenant change (settings, deletion) reaches its clients too.
-    if message.slug.is_some() {
-        state
-            .hot
-            .unknown_clients
-            .retain(|(t, _), _| !same_tenant(t));
-        state.hot.clients.retain(|(t, _), _| !same_tenant(t));
-        state.hot.client_jwks.retain(|(t, _), _| !same_tenant(t));
-        state.hot.jwks_refetched.retain(|(t, _), _| !same_tenant(t));
-        state.hot.access_tokens.retain(|(t, _), _| !same_tenant(t));
-    }
-    state
-        .hot
-        .keys
-        .retain(|id, _| id.uuid() != message.tenant_id);
-    // Key changes carry no slug: the tenant itself is unchanged.
-    if let Some(slug) = &message.slug {
-        state.hot.tenants.remove(slug);
-        state.hot.missing.remove(slug);
-    }
-}
-
-/// Subscribes to invalidations and applies them until the state shuts down.
-pub async fn listen(state: &AppState) -> Result<(), ServiceError> {
-    use tokio::sync::broadcast::error::RecvError;
-    let mut events = state.cache.subscribe(INVALIDATION_CHANNEL).await?;
-    let mut stop = state.stopping();
-    let state = state.clone();
-    tokio::spawn(async move {
-        loop {
-            let event = tokio::select! {
-                _ = stop.changed() => return,
-                event = events.recv() => event,
-            };
-            match event {
-                Ok(CacheEvent::Message(json)) => {
-                    match serde_json::from_str::<Invalidation>(&json) {
-                        Ok(message) => evict(&state, &message),
-                        Err(e) => tracing::warn!(error = %e, "ignoring malformed invalidation"),
-                    }
-                }
-                // Messages were missed: forget everything.
-                Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => {
-                    state.hot.tenants.clear();
-                    state.hot.missing.clear();
-                    state.hot.keys.clear();
-                    state.hot.clients.clear();
-                    state.hot.unknown_clients.clear();
-                    state.hot.client_jwks.clear();
-                    state.hot.jwks_refetched.clear();
-                    state.hot.access_tokens.clear();
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
-    Ok(())
 }

@@ -10,7 +10,7 @@ use super::{CliError, print_json, slug};
 use crate::app::AppState;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::clock::rfc3339;
-use crate::crypto::{random_token, sha256};
+use crate::crypto::sha256;
 use crate::model::Tenant;
 use crate::model::api_key::{ApiKey, ApiKeyOwner};
 use crate::model::client::{
@@ -529,7 +529,7 @@ pub async fn initial_access_token_command(
                 .map(|s| i64::try_from(s).map(|s| now.saturating_add(s)))
                 .transpose()
                 .map_err(|_| CliError("--expires-in is too large".into()))?;
-            let token = random_token::<32>();
+            let token = state.rng.token::<32>();
             let id = state
                 .store
                 .insert_initial_access_token(

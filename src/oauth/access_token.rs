@@ -7,14 +7,52 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
-use crate::crypto::{b64url, random_bytes, random_token, sha256};
+use crate::cache::{HotMap, Invalidated, Invalidation};
+use crate::crypto::{b64url, sha256};
 use crate::error::ServiceError;
 use crate::jose::jwt;
+use crate::model::TenantId;
 use crate::model::claims::{AccessTokenClaims, Audience};
 use crate::model::client::{Client, ClientId};
 use crate::model::token::{Scope, StoredAccessToken, TokenFormat};
 use crate::model::{SigningAlg, Tenant};
-use crate::{clients, keys, tenants};
+use crate::{clients, keys};
+
+/// Most opaque access tokens kept hot.
+const HOT_TOKENS: usize = 50_000;
+
+/// This replica's hot copies of opaque access tokens, by tenant and digest. Their records
+/// never change but by revocation, which evicts them on every replica.
+pub struct TokenCache {
+    pub opaque: HotMap<(TenantId, [u8; 32]), Arc<StoredAccessToken>>,
+}
+
+impl TokenCache {
+    pub fn new(ttl: std::time::Duration) -> TokenCache {
+        TokenCache {
+            opaque: HotMap::new(ttl, HOT_TOKENS),
+        }
+    }
+}
+
+impl Invalidated for TokenCache {
+    fn evict(&self, message: &Invalidation) {
+        match message {
+            Invalidation::AccessToken { digest, .. } => {
+                let digest = crate::crypto::unhex(digest);
+                self.opaque.retain(|(t, d), _| {
+                    !(message.concerns(*t) && digest.as_deref() == Some(d.as_slice()))
+                });
+            }
+            Invalidation::Tenant { .. } => self.opaque.retain(|(t, _), _| !message.concerns(*t)),
+            _ => {}
+        }
+    }
+
+    fn clear(&self) {
+        self.opaque.clear();
+    }
+}
 
 /// RFC 9068 §2.1: the media type of JWT access tokens.
 pub const AT_JWT_TYP: &str = "at+jwt";
@@ -91,7 +129,7 @@ fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> Acce
         aud: Audience::of(spec.audience.clone()),
         exp: now.saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX)),
         iat: now,
-        jti: b64url(&random_bytes::<16>()),
+        jti: b64url(&state.rng.bytes::<16>()),
         client_id: spec.client_id.as_str().to_owned(),
         scope: (!spec.scope.is_empty()).then(|| spec.scope.clone()),
         act: spec.act.clone(),
@@ -124,7 +162,7 @@ pub async fn issue(
             signer.sign_jwt(&claims, AT_JWT_TYP)?
         }
         TokenFormat::Opaque => {
-            let token = random_token::<32>();
+            let token = state.rng.token::<32>();
             state
                 .store
                 .insert_access_token(
@@ -274,10 +312,10 @@ async fn stored_token(
     digest: [u8; 32],
 ) -> Result<Option<Arc<StoredAccessToken>>, ServiceError> {
     let key = (tenant.id, digest);
-    if let Some(hit) = state.hot.access_tokens.get(&key) {
+    if let Some(hit) = state.hot.tokens.opaque.get(&key) {
         return Ok(Some(hit));
     }
-    let generation = state.hot.access_tokens.generation();
+    let generation = state.hot.tokens.opaque.generation();
     let Some(stored) = state.store.access_token(tenant.id, digest).await? else {
         return Ok(None);
     };
@@ -285,7 +323,8 @@ async fn stored_token(
     if !stored.revoked {
         state
             .hot
-            .access_tokens
+            .tokens
+            .opaque
             .insert_if(generation, key, stored.clone());
     }
     Ok(Some(stored))
@@ -316,7 +355,9 @@ pub async fn revoke(
                 .store
                 .revoke_access_token(tenant.id, digest, client, state.clock.now())
                 .await?;
-            tenants::announce_token(state, tenant.id, digest).await;
+            state
+                .invalidate(Invalidation::access_token(tenant.id, &digest))
+                .await;
         }
     }
     Ok(true)

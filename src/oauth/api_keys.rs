@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::clients;
-use crate::crypto::{hex, random_bytes, random_token, secrets_equal, sha256};
+use crate::crypto::{hex, secrets_equal, sha256};
 use crate::error::ServiceError;
 use crate::model::api_key::{API_KEY_PREFIX, ApiKey, ApiKeyOwner, split_raw_key};
 use crate::model::client::ClientId;
@@ -56,8 +56,8 @@ pub async fn create(
         }
     }
     let now = state.clock.now();
-    let key_id = hex(&random_bytes::<8>());
-    let secret = random_token::<32>();
+    let key_id = hex(&state.rng.bytes::<8>());
+    let secret = state.rng.token::<32>();
     let raw = format!("{API_KEY_PREFIX}{key_id}.{secret}");
     let key = ApiKey {
         key_id,

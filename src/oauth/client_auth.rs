@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, HotMap, Invalidated, Invalidation, SingleFlight};
 use crate::clients;
 use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, ServiceError};
@@ -382,6 +382,44 @@ async fn verify_off_worker(
     .map_err(|e| JoseError(format!("verification task failed: {e}")))?
 }
 
+/// Most clients' `jwks_uri` documents kept.
+const HOT_DOCUMENTS: usize = 20_000;
+
+/// This replica's copies of clients' `jwks_uri` documents.
+pub struct JwksCache {
+    pub documents: HotMap<(TenantId, ClientId), Arc<Value>>,
+    /// Clients whose `jwks_uri` was refetched within the minute (a failed assertion
+    /// refetches at most that often).
+    pub refetched: HotMap<(TenantId, ClientId), ()>,
+    /// One `jwks_uri` fetch per client at a time.
+    pub fetches: SingleFlight<(TenantId, ClientId)>,
+}
+
+impl JwksCache {
+    /// Documents are kept `ttl` (`oauth.jwks_uri_cache_secs`).
+    pub fn new(ttl: Duration) -> JwksCache {
+        JwksCache {
+            documents: HotMap::new(ttl, HOT_DOCUMENTS),
+            refetched: HotMap::new(Duration::from_secs(60), HOT_DOCUMENTS),
+            fetches: SingleFlight::default(),
+        }
+    }
+}
+
+impl Invalidated for JwksCache {
+    fn evict(&self, message: &Invalidation) {
+        let reaches = |(t, c): &(TenantId, ClientId)| clients::reaches(message, *t, c.as_str());
+        self.documents.retain(|k, _| !reaches(k));
+        // A new jwks_uri (or new keys) is fetched at once, not after the refetch pause.
+        self.refetched.retain(|k, _| !reaches(k));
+    }
+
+    fn clear(&self) {
+        self.documents.clear();
+        self.refetched.clear();
+    }
+}
+
 /// The client's public keys: registered by value, or fetched from its `jwks_uri` (cached).
 async fn client_jwks(
     state: &AppState,
@@ -401,10 +439,10 @@ async fn client_jwks(
     // rotation, or a cold start, costs the client's server one request, not one each.
     let mut flight = None;
     loop {
-        let cached = state.hot.client_jwks.get(&key);
+        let cached = state.hot.jwks.documents.get(&key);
         // A refetch after a failed verification, or a fetch after a failed fetch, happens at
         // most once a minute per client: bad assertions cannot make us hammer anyone's server.
-        let recently = state.hot.jwks_refetched.get(&key).is_some();
+        let recently = state.hot.jwks.refetched.get(&key).is_some();
         match cached {
             Some(hit) if !refresh || recently => return Ok(hit),
             None if recently => {
@@ -416,21 +454,22 @@ async fn client_jwks(
             break;
         }
         // Whoever held the flight before us may have done our fetch: look again.
-        flight = Some(state.hot.jwks_fetches.enter(&key).await);
+        flight = Some(state.hot.jwks.fetches.enter(&key).await);
     }
-    if state.hot.client_jwks.get(&key).is_some() {
-        let generation = state.hot.jwks_refetched.generation();
+    if state.hot.jwks.documents.get(&key).is_some() {
+        let generation = state.hot.jwks.refetched.generation();
         state
             .hot
-            .jwks_refetched
+            .jwks
+            .refetched
             .insert_if(generation, key.clone(), ());
     }
-    let generation = state.hot.client_jwks.generation();
+    let generation = state.hot.jwks.documents.generation();
     let fetched = fetch_jwks(state, uri).await.map_err(|e| {
-        let generation = state.hot.jwks_refetched.generation();
+        let generation = state.hot.jwks.refetched.generation();
         state
             .hot
-            .jwks_refetched
+            .jwks.refetched
             .insert_if(generation, key.clone(), ());
         tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
         fail.reject("the client's jwks_uri could not be fetched")
@@ -438,7 +477,8 @@ async fn client_jwks(
     let fetched = Arc::new(fetched);
     state
         .hot
-        .client_jwks
+        .jwks
+        .documents
         .insert_if(generation, key, fetched.clone());
     Ok(fetched)
 }

@@ -103,7 +103,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 fn rand_suffix() -> String {
-    latchkey::crypto::hex(&latchkey::crypto::random_bytes::<3>())
+    latchkey::crypto::hex(&latchkey::rng::Rng::System.bytes::<3>())
 }
 
 /// Replaces the database name of a PostgreSQL URL.
@@ -340,7 +340,7 @@ impl TestApp {
         let mut state = AppState::prepare(settings, clock).await.expect("app state");
         if let Some(cache) = cache {
             state.cache = cache;
-            latchkey::tenants::listen(&state).await.expect("listen");
+            state.follow_invalidations().await.expect("listen");
         }
         let server = http_server(state.clone(), listener).expect("server");
         let handle = server.handle();

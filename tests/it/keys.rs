@@ -81,7 +81,9 @@ async fn scheduled_rotation_and_purge_follow_the_clock(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
     let settings = &app.state.settings.keys;
-    let report = latchkey::keys::maintain(&app.state).await.unwrap();
+    let report = latchkey::ops::scheduler::maintain(&app.state)
+        .await
+        .unwrap();
     assert_eq!(report.rotated, 0, "fresh keys are not due");
     let first_active: HashSet<String> = latchkey::keys::list(&app.state, t.id)
         .await
@@ -94,7 +96,9 @@ async fn scheduled_rotation_and_purge_follow_the_clock(backend: Backend) {
     app.state
         .clock
         .advance(settings.rotation_interval_secs as i64);
-    let report = latchkey::keys::maintain(&app.state).await.unwrap();
+    let report = latchkey::ops::scheduler::maintain(&app.state)
+        .await
+        .unwrap();
     assert_eq!(report.rotated, 3);
     let jwks = kids(&app.get_json("/t/default/jwks").await);
     assert!(
@@ -102,13 +106,18 @@ async fn scheduled_rotation_and_purge_follow_the_clock(backend: Backend) {
         "retired keys are still published"
     );
     assert_eq!(
-        latchkey::keys::maintain(&app.state).await.unwrap().rotated,
+        latchkey::ops::scheduler::maintain(&app.state)
+            .await
+            .unwrap()
+            .rotated,
         0,
         "not due twice"
     );
 
     app.state.clock.advance(settings.retention_secs as i64);
-    let report = latchkey::keys::maintain(&app.state).await.unwrap();
+    let report = latchkey::ops::scheduler::maintain(&app.state)
+        .await
+        .unwrap();
     assert_eq!(report.purged_tenants, 1);
     let jwks = kids(&app.get_json("/t/default/jwks").await);
     assert!(

@@ -165,6 +165,5 @@ async fn readiness_becomes(app: &TestApp, code: u16) -> bool {
 }
 
 fn latchkey_hot_clear(app: &TestApp) {
-    app.state.hot.tenants.clear();
-    app.state.hot.keys.clear();
+    app.state.hot.clear();
 }

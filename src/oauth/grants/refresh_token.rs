@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::crypto::{random_token, sha256};
+use crate::crypto::sha256;
 use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::model::Tenant;
 use crate::model::client::{Client, ClientId};
@@ -84,7 +84,7 @@ fn mint(
     grant: &RefreshGrant,
     end: i64,
 ) -> (IssuedRefresh, NewRefreshToken) {
-    let token = random_token::<32>();
+    let token = state.rng.token::<32>();
     let now = state.clock.now();
     let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
     let expires_at = own.min(end).min(grant.until.unwrap_or(i64::MAX));

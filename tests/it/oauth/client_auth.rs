@@ -660,7 +660,7 @@ async fn unknown_client_ids_are_remembered(backend: Backend) {
         tenant.id,
         latchkey::model::client::ClientId::parse("ghost-client").unwrap(),
     );
-    assert!(app.state.hot.unknown_clients.get(&key).is_some());
+    assert!(app.state.hot.clients.unknown.get(&key).is_some());
     // Real clients are unaffected.
     let real = app.client("default").create().await;
     app.access_token(&real).await;

@@ -32,7 +32,7 @@ async fn configure(app: &TestApp, change: impl FnOnce(&mut TenantSettings)) {
 
 async fn initial_access_token(app: &TestApp, expires_in: Option<i64>, uses: Option<i64>) -> String {
     let tenant = app.default_tenant().await;
-    let token = latchkey::crypto::random_token::<32>();
+    let token = latchkey::rng::Rng::System.token::<32>();
     let now = app.state.clock.now();
     app.state
         .store
@@ -610,7 +610,9 @@ async fn unused_dynamic_clients_expire(backend: Backend) {
         "use is recorded"
     );
     app.state.clock.advance(20);
-    let report = latchkey::keys::maintain(&app.state).await.unwrap();
+    let report = latchkey::ops::scheduler::maintain(&app.state)
+        .await
+        .unwrap();
     assert_eq!(report.purged_clients, 1);
     oauth_error(
         app.token(&as_client(&idle), &[("grant_type", "client_credentials")])

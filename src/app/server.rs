@@ -1,0 +1,110 @@
+//! The HTTP server around the state: listening (plain or TLS), and `latchkey serve`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+
+use super::{AppState, StartupError};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::routes;
+
+/// The actix application for `state`, served on `listener`.
+pub fn http_server(
+    state: AppState,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match state.settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let tls = match (
+        &state.settings.server.tls_cert_file,
+        &state.settings.server.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure)
+            .wrap(actix_web::middleware::from_fn(crate::http::observe))
+    })
+    .workers(workers)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// A rustls server configuration from PEM files (ring provider, safe default versions).
+fn tls_config(cert: &Path, key: &Path) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &Path, e: &dyn std::fmt::Display| {
+        let setting = if what == cert {
+            "server.tls_cert_file"
+        } else {
+            "server.tls_key_file"
+        };
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{setting}: {}: {e}", what.display()),
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(cert, &e))?;
+    if chain.is_empty() {
+        return Err(invalid(cert, &"no certificate in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid(key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(cert, &e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(|e| invalid(key, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// `latchkey serve`: prepare, listen, run the scheduler, stop on SIGINT/SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let started = std::time::Instant::now();
+    let addr = settings.bind_addr().map_err(|e| StartupError(e.0))?;
+    // Bind first: a taken port fails before anything is created.
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| StartupError(format!("server.bind: cannot listen on {addr}: {e}")))?;
+    let state = AppState::prepare(settings, Clock::System).await?;
+    crate::ops::scheduler::spawn(&state);
+    let server = http_server(state.clone(), listener).map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("server.tls_") {
+            StartupError(message)
+        } else {
+            StartupError(format!("server.bind: {message}"))
+        }
+    })?;
+    let issuer = state
+        .settings
+        .issuer(&crate::model::TenantSlug::default_tenant());
+    tracing::info!(
+        %addr,
+        database = state.store.location().backend(),
+        cache = state.cache.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "latchkey listening; default issuer {issuer}"
+    );
+    let result = server.await;
+    state.shut_down();
+    result.map_err(|e| StartupError(format!("server stopped: {e}")))
+}
