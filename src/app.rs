@@ -1,7 +1,11 @@
-//! The application: its state ([`state`]) and the HTTP server around it ([`server`]).
+//! The application: its state ([`state`]: the pieces every service draws on, naming no
+//! feature), the features' hot copies gathered in one place ([`hot`]), and the HTTP server
+//! and start-up around them ([`server`], the composition root).
 
+mod hot;
 mod server;
 mod state;
 
+pub use hot::HotCopies;
 pub use server::{http_server, serve};
-pub use state::{AppState, HotCopies, StartupError};
+pub use state::{AppState, StartupError};

@@ -1,6 +1,8 @@
 //! The `latchkey` command line: `serve` plus the commands that bootstrap and administer it.
 
+mod api_keys;
 mod clients;
+mod initial_access_tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,12 +64,12 @@ enum Command {
     /// Make initial access tokens for dynamic client registration.
     InitialAccessToken {
         #[command(subcommand)]
-        command: clients::InitialAccessTokenCommand,
+        command: initial_access_tokens::InitialAccessTokenCommand,
     },
     /// Manage API keys of service accounts and users.
     ApiKey {
         #[command(subcommand)]
-        command: clients::ApiKeyCommand,
+        command: api_keys::ApiKeyCommand,
     },
     /// Master-key helpers.
     MasterKey {
@@ -328,13 +330,13 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         }
         Command::InitialAccessToken { command } => {
             administer(settings, async |state| {
-                clients::initial_access_token_command(state, command, json).await
+                initial_access_tokens::initial_access_token_command(state, command, json).await
             })
             .await
         }
         Command::ApiKey { command } => {
             administer(settings, async |state| {
-                clients::api_key_command(state, command, json).await
+                api_keys::api_key_command(state, command, json).await
             })
             .await
         }

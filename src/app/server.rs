@@ -9,7 +9,27 @@ use actix_web::{App, HttpServer, web};
 use super::{AppState, StartupError};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::routes;
+use crate::{routes, tenants};
+
+impl AppState {
+    /// Everything `serve` needs before it listens: open (migrating unless disabled), create
+    /// tenant `default` on a fresh install, follow other replicas' invalidations.
+    pub async fn prepare(settings: Settings, clock: Clock) -> Result<AppState, StartupError> {
+        let migrate = settings.database.migrate_on_start;
+        let state = AppState::open(settings, clock, migrate).await?;
+        if let Some(tenant) = tenants::ensure_default(&state)
+            .await
+            .map_err(|e| StartupError(format!("creating tenant 'default': {e}")))?
+        {
+            tracing::info!(issuer = %state.settings.issuer(&tenant.slug), "fresh install: tenant 'default' created");
+        }
+        state
+            .follow_invalidations()
+            .await
+            .map_err(|e| StartupError(format!("redis.url: cannot subscribe: {e}")))?;
+        Ok(state)
+    }
+}
 
 /// The actix application for `state`, served on `listener`.
 pub fn http_server(

@@ -6,67 +6,16 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::hot::HotCopies;
 use crate::cache::{
-    Cache, CacheError, CacheEvent, INVALIDATION_CHANNEL, Invalidated, Invalidation, SharedState,
+    Cache, CacheError, CacheEvent, INVALIDATION_CHANNEL, Invalidation, SharedState,
 };
-use crate::clients::ClientCache;
 use crate::clock::Clock;
 use crate::config::{Settings, mask_url};
 use crate::crypto::MasterKey;
-use crate::keys::KeyCache;
-use crate::oauth::access_token::TokenCache;
-use crate::oauth::client_auth::JwksCache;
 use crate::ops::Metrics;
 use crate::rng::Rng;
 use crate::store::{DatabaseLocation, Store};
-use crate::tenants::{self, TenantCache};
-
-/// This replica's hot copies, each owned by its feature, which says what an invalidation
-/// drops from it ([`Invalidated`]).
-pub struct HotCopies {
-    pub tenants: TenantCache,
-    pub keys: KeyCache,
-    pub clients: ClientCache,
-    pub jwks: JwksCache,
-    pub tokens: TokenCache,
-}
-
-impl HotCopies {
-    fn new(settings: &Settings) -> HotCopies {
-        let ttl = Duration::from_secs(settings.cache.hot_ttl_secs);
-        HotCopies {
-            tenants: TenantCache::new(ttl),
-            keys: KeyCache::new(ttl),
-            clients: ClientCache::new(ttl),
-            jwks: JwksCache::new(Duration::from_secs(settings.oauth.jwks_uri_cache_secs)),
-            tokens: TokenCache::new(ttl),
-        }
-    }
-
-    fn each(&self) -> [&dyn Invalidated; 5] {
-        [
-            &self.tenants,
-            &self.keys,
-            &self.clients,
-            &self.jwks,
-            &self.tokens,
-        ]
-    }
-
-    /// Applies one invalidation to every hot cache.
-    pub fn evict(&self, message: &Invalidation) {
-        for cache in self.each() {
-            cache.evict(message);
-        }
-    }
-
-    /// Drops every hot copy.
-    pub fn clear(&self) {
-        for cache in self.each() {
-            cache.clear();
-        }
-    }
-}
 
 /// A start-up failure: one line, naming the setting at fault where there is one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -175,24 +124,6 @@ impl AppState {
                 .map_err(|e| StartupError(format!("outgoing HTTP client: {e}")))?,
             shutdown: Arc::new(watch::channel(false).0),
         })
-    }
-
-    /// Everything `serve` needs before it listens: open (migrating unless disabled), create
-    /// tenant `default` on a fresh install, follow other replicas' invalidations.
-    pub async fn prepare(settings: Settings, clock: Clock) -> Result<AppState, StartupError> {
-        let migrate = settings.database.migrate_on_start;
-        let state = AppState::open(settings, clock, migrate).await?;
-        if let Some(tenant) = tenants::ensure_default(&state)
-            .await
-            .map_err(|e| StartupError(format!("creating tenant 'default': {e}")))?
-        {
-            tracing::info!(issuer = %state.settings.issuer(&tenant.slug), "fresh install: tenant 'default' created");
-        }
-        state
-            .follow_invalidations()
-            .await
-            .map_err(|e| StartupError(format!("redis.url: cannot subscribe: {e}")))?;
-        Ok(state)
     }
 
     /// Resolves once [`AppState::shut_down`] is called.

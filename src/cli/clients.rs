@@ -1,4 +1,4 @@
-//! `latchkey client …`, `latchkey initial-access-token …` and `latchkey api-key …`.
+//! `latchkey client …`: create, list, show, update, rotate secrets and delete clients.
 
 use std::path::PathBuf;
 
@@ -10,15 +10,12 @@ use super::{CliError, print_json, slug};
 use crate::app::AppState;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::clock::rfc3339;
-use crate::crypto::sha256;
 use crate::model::Tenant;
-use crate::model::api_key::{ApiKey, ApiKeyOwner};
 use crate::model::client::{
     ApplicationType, AuthMethod, Client, ClientId, ClientMetadata, ClientPolicy, GrantType,
     MetadataRequest, ValidationRules,
 };
-use crate::model::token::{Scope, TokenFormat};
-use crate::oauth::api_keys::{self, NewApiKey};
+use crate::model::token::TokenFormat;
 use crate::tenants;
 
 #[derive(Debug, Subcommand)]
@@ -130,76 +127,6 @@ pub struct ClientOptions {
     service_account: Option<bool>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum InitialAccessTokenCommand {
-    /// Make a token for the registration endpoint (RFC 7591 §3); printed once.
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// Lifetime in seconds [default: until used up].
-        #[arg(long = "expires-in")]
-        expires_in: Option<u64>,
-        /// How many registrations it allows [default: unlimited until it expires].
-        #[arg(long = "max-uses")]
-        max_uses: Option<u32>,
-        /// What it is for.
-        #[arg(long, default_value = "cli")]
-        label: String,
-    },
-    /// List a tenant's initial access tokens (never the tokens themselves).
-    List {
-        #[arg(long)]
-        tenant: String,
-    },
-    /// Withdraw an initial access token by its id.
-    Revoke {
-        #[arg(long)]
-        tenant: String,
-        id: uuid::Uuid,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ApiKeyCommand {
-    /// Make an API key for a service account or a user; the key is printed once.
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// The service-account client that holds it.
-        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
-        client: Option<String>,
-        /// The user (subject) that holds it.
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        label: String,
-        /// Scopes, space-separated.
-        #[arg(long, default_value = "")]
-        scope: String,
-        /// Valid from (Unix seconds) [default: now].
-        #[arg(long = "not-before")]
-        not_before: Option<i64>,
-        /// Lifetime in seconds [default: until revoked].
-        #[arg(long = "expires-in")]
-        expires_in: Option<u64>,
-    },
-    /// List API keys (never the keys themselves).
-    List {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, conflicts_with = "user")]
-        client: Option<String>,
-        #[arg(long)]
-        user: Option<String>,
-    },
-    /// Revoke an API key by its id.
-    Revoke {
-        #[arg(long)]
-        tenant: String,
-        key_id: String,
-    },
-}
-
 /// A client as the CLI shows it.
 #[derive(Debug, Serialize)]
 struct ClientView {
@@ -267,7 +194,7 @@ impl ClientView {
     }
 }
 
-fn client_id(raw: &str) -> Result<ClientId, CliError> {
+pub(super) fn client_id(raw: &str) -> Result<ClientId, CliError> {
     ClientId::parse(raw).ok_or_else(|| CliError(format!("malformed client id '{raw}'")))
 }
 
@@ -375,7 +302,7 @@ impl ClientOptions {
     }
 }
 
-async fn tenant(state: &AppState, raw: &str) -> Result<Tenant, CliError> {
+pub(super) async fn tenant(state: &AppState, raw: &str) -> Result<Tenant, CliError> {
     Ok(tenants::get(state, &slug(raw)?).await?)
 }
 
@@ -495,215 +422,6 @@ pub async fn client_command(
             )
             .await?;
             ClientView::new(&client, issued).print(json)
-        }
-    }
-}
-
-pub async fn initial_access_token_command(
-    state: &AppState,
-    command: InitialAccessTokenCommand,
-    json: bool,
-) -> Result<(), CliError> {
-    let store_error = |e: crate::store::StoreError| CliError(e.to_string());
-    match command {
-        InitialAccessTokenCommand::Create {
-            tenant: t,
-            expires_in,
-            max_uses,
-            label,
-        } => {
-            let tenant = tenant(state, &t).await?;
-            if max_uses == Some(0) {
-                return Err(CliError("--max-uses must be at least 1".into()));
-            }
-            if label.is_empty()
-                || label.chars().count() > 200
-                || label.chars().any(char::is_control)
-            {
-                return Err(CliError(
-                    "--label must be 1-200 characters without control characters".into(),
-                ));
-            }
-            let now = state.clock.now();
-            let expires_at = expires_in
-                .map(|s| i64::try_from(s).map(|s| now.saturating_add(s)))
-                .transpose()
-                .map_err(|_| CliError("--expires-in is too large".into()))?;
-            let token = state.rng.token::<32>();
-            let id = state
-                .store
-                .insert_initial_access_token(
-                    tenant.id,
-                    sha256(token.as_bytes()),
-                    &label,
-                    expires_at,
-                    max_uses.map(i64::from),
-                    now,
-                )
-                .await
-                .map_err(store_error)?;
-            let view = serde_json::json!({
-                "token": token,
-                "id": id,
-                "tenant": tenant.slug,
-                "registration_endpoint": crate::urls::TenantUrls::new(&state.settings, &tenant.slug).endpoint(crate::urls::Endpoint::Register),
-                "expires_at": expires_at.map(rfc3339),
-                "max_uses": max_uses,
-            });
-            if json {
-                print_json(&view)
-            } else {
-                println!("{token}");
-                Ok(())
-            }
-        }
-        InitialAccessTokenCommand::List { tenant: t } => {
-            let tenant = tenant(state, &t).await?;
-            let all = state
-                .store
-                .initial_access_tokens(tenant.id)
-                .await
-                .map_err(store_error)?;
-            let views: Vec<Value> = all
-                .iter()
-                .map(|t| {
-                    serde_json::json!({
-                        "id": t.id,
-                        "label": t.label,
-                        "expires_at": t.expires_at.map(rfc3339),
-                        "uses_left": t.uses_left,
-                        "created_at": rfc3339(t.created_at),
-                    })
-                })
-                .collect();
-            if json {
-                return print_json(&views);
-            }
-            for t in &all {
-                let uses = t
-                    .uses_left
-                    .map_or("unlimited".to_owned(), |n| n.to_string());
-                let until = t.expires_at.map_or("no expiry".to_owned(), rfc3339);
-                println!("{}  {}  uses left: {uses}  {until}", t.id, t.label);
-            }
-            Ok(())
-        }
-        InitialAccessTokenCommand::Revoke { tenant: t, id } => {
-            let tenant = tenant(state, &t).await?;
-            if !state
-                .store
-                .delete_initial_access_token(tenant.id, id)
-                .await
-                .map_err(store_error)?
-            {
-                return Err(CliError(format!("no initial access token {id}")));
-            }
-            if json {
-                print_json(&serde_json::json!({"revoked": id}))
-            } else {
-                println!("revoked initial access token {id}");
-                Ok(())
-            }
-        }
-    }
-}
-
-fn owner(client: Option<String>, user: Option<String>) -> Result<Option<ApiKeyOwner>, CliError> {
-    Ok(match (client, user) {
-        (Some(c), _) => Some(ApiKeyOwner::Client(client_id(&c)?)),
-        (None, Some(u)) => Some(ApiKeyOwner::User(u)),
-        (None, None) => None,
-    })
-}
-
-#[derive(Serialize)]
-struct ApiKeyView<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
-    #[serde(flatten)]
-    stored: &'a ApiKey,
-}
-
-pub async fn api_key_command(
-    state: &AppState,
-    command: ApiKeyCommand,
-    json: bool,
-) -> Result<(), CliError> {
-    match command {
-        ApiKeyCommand::Create {
-            tenant: t,
-            client,
-            user,
-            label,
-            scope,
-            not_before,
-            expires_in,
-        } => {
-            let tenant = tenant(state, &t).await?;
-            let owner =
-                owner(client, user)?.ok_or_else(|| CliError("give --client or --user".into()))?;
-            let scope = Scope::parse(&scope).map_err(|e| CliError(e.to_string()))?;
-            let (key, raw) = api_keys::create(
-                state,
-                &tenant,
-                NewApiKey {
-                    owner,
-                    label,
-                    scope,
-                    not_before,
-                    expires_in,
-                },
-            )
-            .await?;
-            if json {
-                print_json(&ApiKeyView {
-                    key: Some(&raw),
-                    stored: &key,
-                })
-            } else {
-                println!("{raw}");
-                Ok(())
-            }
-        }
-        ApiKeyCommand::List {
-            tenant: t,
-            client,
-            user,
-        } => {
-            let tenant = tenant(state, &t).await?;
-            let owner = owner(client, user)?;
-            let keys = api_keys::list(state, tenant.id, owner.as_ref()).await?;
-            if json {
-                let views: Vec<ApiKeyView> = keys
-                    .iter()
-                    .map(|k| ApiKeyView {
-                        key: None,
-                        stored: k,
-                    })
-                    .collect();
-                return print_json(&views);
-            }
-            for k in &keys {
-                let status = if k.revoked { "revoked" } else { "live" };
-                println!(
-                    "{}  {}  {}  {}  {status}",
-                    k.key_id,
-                    k.owner.subject(),
-                    k.label,
-                    k.scope
-                );
-            }
-            Ok(())
-        }
-        ApiKeyCommand::Revoke { tenant: t, key_id } => {
-            let tenant = tenant(state, &t).await?;
-            api_keys::revoke(state, tenant.id, &key_id).await?;
-            if json {
-                print_json(&serde_json::json!({"revoked": key_id}))
-            } else {
-                println!("revoked API key {key_id}");
-                Ok(())
-            }
         }
     }
 }
