@@ -51,6 +51,11 @@ pub fn reaches(message: &Invalidation, tenant: TenantId, id: &str) -> bool {
 
 impl Invalidated for ClientCache {
     fn evict(&self, message: &Invalidation) {
+        // Each eviction bumps the map's generation and so voids loads in flight: only the
+        // messages that concern clients may do that.
+        if !(message.is_tenant() || message.client_id().is_some()) {
+            return;
+        }
         self.by_id
             .retain(|(t, c), _| !reaches(message, *t, c.as_str()));
         self.unknown

@@ -165,6 +165,9 @@ pub struct OAuthSettings {
     pub dynamic_client_ttl_secs: u64,
     /// Longest lifetime (`exp` - now) accepted on a client assertion (RFC 7523).
     pub client_assertion_max_lifetime_secs: u64,
+    /// Client assertions one client may have accepted per minute: each leaves its `jti` in
+    /// the replay cache until it expires, so one client cannot crowd out the others.
+    pub client_assertions_per_minute: u32,
     /// How long a client's fetched `jwks_uri` document is reused.
     pub jwks_uri_cache_secs: u64,
     /// Accept `jwks_uri` over plain http (development only).
@@ -185,6 +188,7 @@ impl Default for OAuthSettings {
             registration_per_tenant_per_hour: 200,
             dynamic_client_ttl_secs: 90 * 86_400,
             client_assertion_max_lifetime_secs: 600,
+            client_assertions_per_minute: 3000,
             jwks_uri_cache_secs: 300,
             allow_http_jwks_uri: false,
             allow_private_jwks_uri: false,
@@ -411,6 +415,12 @@ impl Settings {
             return Err(bad(
                 "oauth.client_assertion_max_lifetime_secs",
                 "must be between 1 and 3600",
+            ));
+        }
+        if oauth.client_assertions_per_minute == 0 {
+            return Err(bad(
+                "oauth.client_assertions_per_minute",
+                "must be at least 1",
             ));
         }
         if self.keys.check_interval_secs == 0 {

@@ -238,6 +238,17 @@ endpoint_errors! {
     }
 }
 
+/// `text` as an `error_description` may carry it (RFC 6749 §4.1.2.1, §5.2: printable ASCII
+/// except `"` and `\\`): anything else becomes `?`.
+pub fn description_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 /// An HTTP authentication challenge (RFC 9110 §11.6.1), rendered into `WWW-Authenticate` in
 /// one place. Every 401 carries one (RFC 9110 §15.5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,15 +398,7 @@ impl OAuthError {
     /// Adds a human-readable description. RFC 6749 §5.2 limits it to printable ASCII except
     /// `"` and `\`; anything else is replaced.
     pub fn describe(mut self, description: impl fmt::Display) -> OAuthError {
-        let clean: String = description
-            .to_string()
-            .chars()
-            .map(|c| match c {
-                '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
-                _ => '?',
-            })
-            .collect();
-        self.description = Some(clean);
+        self.description = Some(description_text(&description.to_string()));
         self
     }
 

@@ -3,22 +3,27 @@
 //! server always uses the operating system's CSPRNG. (AEAD nonces and key generation stay
 //! with `crypto` and `jose`, which never take a seeded source.)
 
+#[cfg(test)]
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::{Rng as _, SeedableRng};
+use rand::Rng as _;
+#[cfg(test)]
+use rand::SeedableRng;
 
 /// Where random bytes come from.
 #[derive(Clone, Debug)]
 pub enum Rng {
     /// The operating system's CSPRNG (through rand's thread RNG).
     System,
-    /// A deterministic ChaCha-based generator, for tests only.
+    /// A deterministic ChaCha-based generator: unit tests only, absent from builds.
+    #[cfg(test)]
     Seeded(Arc<Mutex<rand::rngs::StdRng>>),
 }
 
 impl Rng {
+    #[cfg(test)]
     pub fn seeded(seed: u64) -> Rng {
         Rng::Seeded(Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(
             seed,
@@ -34,6 +39,7 @@ impl Rng {
         let mut out = [0u8; N];
         match self {
             Rng::System => rand::rng().fill_bytes(&mut out),
+            #[cfg(test)]
             Rng::Seeded(rng) => rng
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())

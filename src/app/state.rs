@@ -80,7 +80,12 @@ impl AppState {
                 match event {
                     Ok(CacheEvent::Message(json)) => match serde_json::from_str(&json) {
                         Ok(message) => hot.evict(&message),
-                        Err(e) => tracing::warn!(error = %e, "ignoring malformed invalidation"),
+                        // From another release, say: what it meant is unknown, so forget
+                        // everything rather than keep what it may have changed.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable invalidation: dropping all hot copies");
+                            hot.clear();
+                        }
                     },
                     // Messages were missed: forget everything.
                     Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => hot.clear(),

@@ -16,6 +16,13 @@ pub enum CacheKey<'a> {
         client: &'a ClientId,
         jti: &'a str,
     },
+    /// Client assertions a client had accepted in the current minute: each leaves a `jti`
+    /// behind for up to `client_assertion_max_lifetime_secs`, so one client cannot fill the
+    /// replay cache for everyone.
+    AssertionsBy {
+        tenant: TenantId,
+        client: &'a ClientId,
+    },
     /// Registrations from one address (an IPv6 /64 as one) in the current hour.
     RegistrationsFrom { tenant: TenantId, subject: &'a str },
     /// Registrations at a tenant in the current hour.
@@ -34,6 +41,7 @@ impl CacheKey<'_> {
                 "assertion:{tenant}:{client}:{}",
                 b64url(&sha256(jti.as_bytes()))
             ),
+            CacheKey::AssertionsBy { tenant, client } => format!("assertions:{tenant}:{client}"),
             CacheKey::RegistrationsFrom { tenant, subject } => format!("reg:ip:{tenant}:{subject}"),
             CacheKey::Registrations { tenant } => format!("reg:tenant:{tenant}"),
         }

@@ -32,6 +32,9 @@ pub struct MemoryCache {
     channels: Mutex<HashMap<String, broadcast::Sender<CacheEvent>>>,
     writes: AtomicU64,
     max_entries: usize,
+    /// Set when a full scan found nothing to drop: until then, writes that need room are
+    /// refused without scanning again (the periodic sweep still removes expired entries).
+    full_until: Mutex<Option<Instant>>,
 }
 
 impl Default for MemoryCache {
@@ -48,6 +51,7 @@ impl MemoryCache {
             channels: Mutex::default(),
             writes: AtomicU64::new(0),
             max_entries: max_entries.max(8),
+            full_until: Mutex::default(),
         }
     }
 
@@ -71,6 +75,15 @@ impl MemoryCache {
         if map.len() < self.max_entries || map.contains_key(key) {
             return Ok(());
         }
+        let mut full_until = self
+            .full_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if full_until.is_some_and(|until| now < until) {
+            return Err(CacheError(
+                "the in-process cache is full of live single-use entries".into(),
+            ));
+        }
         map.retain(|_, e| e.expires > now);
         if map.len() < self.max_entries {
             return Ok(());
@@ -81,6 +94,7 @@ impl MemoryCache {
             .map(|e| e.expires)
             .collect();
         if expiries.is_empty() {
+            *full_until = Some(now + Duration::from_secs(1));
             return Err(CacheError(format!(
                 "the in-process cache holds {} live single-use entries; refusing to drop any",
                 map.len()

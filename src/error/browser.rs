@@ -103,12 +103,13 @@ pub fn error_page(
 
 /// The parameters of an error response (RFC 6749 §4.1.2.1; RFC 9207 §2).
 fn error_params<'a>(
-    failure: &'a AuthorizationFailure,
+    failure: &AuthorizationFailure,
+    description: &'a str,
     to: &'a ErrorRedirect,
 ) -> Vec<(&'static str, &'a str)> {
     let mut params = vec![
         ("error", failure.error.code().as_str()),
-        ("error_description", failure.description.as_str()),
+        ("error_description", description),
     ];
     if let Some(state) = to.state() {
         params.push(("state", state));
@@ -185,7 +186,10 @@ impl ResponseError for AuthorizationFailure {
 
     fn error_response(&self) -> HttpResponse {
         match &self.redirect {
-            Some(to) => redirect_response(to, &error_params(self, to)),
+            Some(to) => {
+                let description = super::description_text(&self.description);
+                redirect_response(to, &error_params(self, &description, to))
+            }
             // RFC 6749 §4.1.2.1: with no trustworthy redirect URI, the resource owner is
             // told, and the user agent is not sent anywhere.
             None => error_page(

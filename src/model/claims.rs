@@ -99,6 +99,25 @@ impl AccessTokenClaims {
     }
 }
 
+/// The registered claims of an ID token, which profile claims may not carry.
+const REGISTERED_ID_TOKEN_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "sid",
+    "jti",
+    "nbf",
+];
+
 /// The claims of an ID token (OIDC Core §2, §3.1.3.6, §5.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -141,8 +160,19 @@ pub struct IdTokenClaims {
 }
 
 impl IdTokenClaims {
+    /// The claims as a JSON object. A profile claim never replaces a registered one.
     pub fn to_map(&self) -> Map<String, Value> {
-        to_map(self)
+        let registered = IdTokenClaims {
+            profile: Map::new(),
+            ..self.clone()
+        };
+        let mut map = to_map(&registered);
+        for (name, value) in &self.profile {
+            if !map.contains_key(name) && !REGISTERED_ID_TOKEN_CLAIMS.contains(&name.as_str()) {
+                map.insert(name.clone(), value.clone());
+            }
+        }
+        map
     }
 
     pub fn from_map(map: &Map<String, Value>) -> Option<IdTokenClaims> {
@@ -278,6 +308,14 @@ mod tests {
         assert_eq!(claims.nonce.as_deref(), Some("n"));
         assert_eq!(claims.profile["email"], "a@example.com");
         assert_eq!(claims.to_map(), map);
+        // A profile claim cannot stand in for a registered one.
+        let mut forged = claims.clone();
+        forged.profile.insert("sub".into(), json!("mallory"));
+        forged.profile.insert("nonce".into(), json!("other"));
+        forged.nonce = None;
+        let out = forged.to_map();
+        assert_eq!(out["sub"], "s");
+        assert!(out.get("nonce").is_none());
     }
 
     #[test]

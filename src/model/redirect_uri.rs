@@ -60,14 +60,24 @@ fn is_private_use_scheme(scheme: &str) -> bool {
 }
 
 /// `raw` without the port of its authority (`http://127.0.0.1:8765/cb` → `http://127.0.0.1/cb`),
-/// everything else byte for byte.
+/// everything else byte for byte. `None` unless the authority is exactly a host, or a host and
+/// a port of digits: no userinfo, nothing a parser could read differently.
 fn without_port(raw: &str) -> Option<String> {
     let (scheme, rest) = raw.split_once("://")?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
+    if authority.contains('@') {
+        return None;
+    }
     let host = match authority.rfind(':') {
         // An IPv6 literal's colons are inside the brackets.
-        Some(i) if !authority[i..].contains(']') => &authority[..i],
+        Some(i) if !authority[i..].contains(']') => {
+            let port = &authority[i + 1..];
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            &authority[..i]
+        }
         _ => authority,
     };
     Some(format!("{scheme}://{host}{tail}"))
@@ -79,6 +89,16 @@ impl RedirectUri {
     pub fn parse(raw: &str) -> Result<RedirectUri, InvalidRedirectUri> {
         if raw.len() > MAX_LEN {
             return Err(InvalidRedirectUri("redirect URI too long".into()));
+        }
+        // URL parsers drop or rewrite these (a backslash ends the authority for the WHATWG
+        // parser a browser uses), so the string compared would not be the one followed.
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            return Err(InvalidRedirectUri(
+                "a redirect URI may not contain whitespace, control characters or '\\'".into(),
+            ));
         }
         let url = Url::parse(raw)
             .map_err(|_| InvalidRedirectUri(format!("'{}' is not an absolute URI", clip(raw))))?;
@@ -137,9 +157,15 @@ impl RedirectUri {
         if self.raw == registered.raw {
             return true;
         }
-        let loopback = |u: &RedirectUri| u.url.scheme() == "http" && is_loopback_ip(&u.url);
+        let loopback = |u: &RedirectUri| {
+            u.url.scheme() == "http"
+                && is_loopback_ip(&u.url)
+                && u.url.username().is_empty()
+                && u.url.password().is_none()
+        };
         loopback(self)
             && loopback(registered)
+            && self.url.host() == registered.url.host()
             && without_port(&self.raw).is_some_and(|a| Some(a) == without_port(&registered.raw))
     }
 
@@ -275,5 +301,12 @@ mod tests {
         assert!(serde_json::from_str::<RedirectUri>(r#""https://a.example/cb""#).is_ok());
         assert!(serde_json::from_str::<RedirectUri>(r#""https://a.example/cb#x""#).is_err());
         assert!(serde_json::from_str::<RedirectUri>(r#""/cb""#).is_err());
+        for bad in [
+            "http://127.0.0.1:80\\evil\\x/cb",
+            "https://a.example/c b",
+            "https://a.example/cb\t",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
     }
 }

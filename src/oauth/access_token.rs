@@ -75,6 +75,9 @@ pub struct TokenSpec {
     /// (RFC 7009 §2.1).
     pub family: Option<uuid::Uuid>,
     pub ttl_secs: u64,
+    /// An absolute end the token may not outlive (the subject it was exchanged from, the
+    /// ceiling of its grant), applied to the same `now` as its lifetime.
+    pub not_after: Option<i64>,
 }
 
 impl TokenSpec {
@@ -99,6 +102,7 @@ impl TokenSpec {
             alg: client.policy.signing_alg(),
             family: None,
             ttl_secs: ttl_for(state, tenant, client),
+            not_after: None,
         }
     }
 }
@@ -127,7 +131,9 @@ fn claims(state: &AppState, tenant: &Tenant, spec: &TokenSpec, now: i64) -> Acce
         iss: state.settings.issuer(&tenant.slug),
         sub: spec.sub.clone(),
         aud: Audience::of(spec.audience.clone()),
-        exp: now.saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX)),
+        exp: now
+            .saturating_add(i64::try_from(spec.ttl_secs).unwrap_or(i64::MAX))
+            .min(spec.not_after.unwrap_or(i64::MAX)),
         iat: now,
         jti: b64url(&state.rng.bytes::<16>()),
         client_id: spec.client_id.as_str().to_owned(),
@@ -179,7 +185,7 @@ pub async fn issue(
     };
     Ok(Issued {
         token,
-        expires_in: spec.ttl_secs,
+        expires_in: u64::try_from(exp.saturating_sub(now)).unwrap_or(0),
         format: spec.format,
     })
 }
@@ -280,9 +286,9 @@ pub async fn inspect(
             return Ok(None);
         }
         let Some(claims) = AccessTokenClaims::from_map(&stored.claims) else {
-            return Err(ServiceError::Internal(
-                "a stored access token's claims are malformed".into(),
-            ));
+            // Never written by this server; whatever it is, it grants nothing.
+            tracing::warn!("a stored opaque access token has malformed claims; inactive");
+            return Ok(None);
         };
         ActiveAccessToken {
             claims,

@@ -162,6 +162,16 @@ pub fn error_redirect(
         .map(RedirectUri::parse)
         .transpose()
         .map_err(|e| page(AuthorizationError::InvalidRequest, e.0))?;
+    // OIDC Core §3.1.2.1: an OpenID Connect request always names its redirect URI.
+    let oidc = params
+        .get("scope")
+        .is_some_and(|s| s.split(' ').any(|t| t == "openid"));
+    if sent.is_none() && oidc {
+        return Err(page(
+            AuthorizationError::InvalidRequest,
+            "redirect_uri is required in OpenID Connect requests".into(),
+        ));
+    }
     let uri = RedirectUri::choose(sent.as_ref(), &client.metadata.redirect_uris)
         .cloned()
         .ok_or_else(|| {
@@ -249,7 +259,8 @@ impl AuthorizationRequest {
                 .map_err(|_| fail(E::InvalidRequest, "unsupported response_mode"))?,
         };
         let scope = match params.get("scope") {
-            Some(raw) => Scope::parse(raw).map_err(|e| fail(E::InvalidScope, &e.to_string()))?,
+            Some(raw) => Scope::parse(raw)
+                .map_err(|_| fail(E::InvalidScope, "scope is malformed (RFC 6749 section 3.3)"))?,
             None => Scope::default(),
         };
         let state = params.get("state").map(str::to_owned);
@@ -287,7 +298,7 @@ impl AuthorizationRequest {
                 if !ok {
                     return Err(fail(
                         E::InvalidRequest,
-                        "code_challenge is malformed (RFC 7636 §4.2)",
+                        "code_challenge is malformed (RFC 7636 section 4.2)",
                     ));
                 }
                 Some(CodeChallenge {
@@ -327,7 +338,13 @@ impl AuthorizationRequest {
             .transpose()?;
         let resources = params.all("resource").to_vec();
         for r in &resources {
-            check_resource(r).map_err(|e| fail(E::InvalidTarget, &e))?;
+            // A fixed text: what the request said is not echoed to the client.
+            check_resource(r).map_err(|_| {
+                fail(
+                    E::InvalidTarget,
+                    "each resource must be an absolute URI without a fragment (RFC 8707 section 2)",
+                )
+            })?;
         }
         let claims = params
             .get("claims")
@@ -541,6 +558,15 @@ mod tests {
             assert_eq!(got["error"], code.code().as_str());
             assert_eq!(got["state"], "s1");
             assert_eq!(got["iss"], ISS);
+            // RFC 6749 §4.1.2.1: printable ASCII but '"' and '\\', and nothing of the request.
+            let description = &got["error_description"];
+            assert!(
+                description
+                    .chars()
+                    .all(|c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')),
+                "{description}"
+            );
+            assert!(!description.contains("relative"));
         }
     }
 
@@ -616,20 +642,42 @@ mod tests {
     #[test]
     fn confidential_oidc_clients_may_bind_with_a_nonce_instead_of_pkce() {
         let confidential = client(serde_json::json!({"redirect_uris": ["https://app.example/cb"]}));
-        let base = [("response_type", "code"), ("scope", "openid")];
+        let base = [
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://app.example/cb"),
+        ];
         let mut nonce = base.to_vec();
         nonce.push(("nonce", "n-0S6_WzA2Mj"));
         let request = parse(&confidential, &nonce).unwrap();
-        assert!(!request.redirect_uri_sent, "the only registered URI");
+        assert!(request.redirect_uri_sent);
         assert_eq!(
             parse(&confidential, &base).unwrap_err().error,
             AuthorizationError::InvalidRequest
         );
         let mut public_nonce = nonce.clone();
-        public_nonce.push(("redirect_uri", "http://127.0.0.1/cb"));
+        public_nonce[2] = ("redirect_uri", "http://127.0.0.1/cb");
         assert!(
             parse(&public(), &public_nonce).is_err(),
             "public clients always use PKCE"
         );
+        // OIDC Core §3.1.2.1: redirect_uri is required with openid, even with one registered;
+        // plain OAuth may leave it out (OAuth 2.1 §2.3.2).
+        let unnamed = [
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("nonce", "n-0S6_WzA2Mj"),
+        ];
+        assert_eq!(parse(&confidential, &unnamed).unwrap_err().redirect, None);
+        let oauth = parse(
+            &confidential,
+            &[
+                ("response_type", "code"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .unwrap();
+        assert!(!oauth.redirect_uri_sent, "the only registered URI");
     }
 }

@@ -563,8 +563,9 @@ mod tests {
                 RegistrationError::InvalidClientMetadata,
             ),
             (
+                // A control character makes the redirect URI the invalid member.
                 serde_json::json!({"redirect_uris": ["https://a.example/cb\u{0000}"]}),
-                RegistrationError::InvalidClientMetadata,
+                RegistrationError::InvalidRedirectUri,
             ),
             (
                 serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "EC", "x": "a\u{0000}"}]}}),

@@ -49,6 +49,11 @@ impl JwksCache {
 
 impl Invalidated for JwksCache {
     fn evict(&self, message: &Invalidation) {
+        // Each eviction bumps the map's generation and so voids loads in flight: only the
+        // messages that concern clients may do that.
+        if !(message.is_tenant() || message.client_id().is_some()) {
+            return;
+        }
         let reaches = |(t, c): &(TenantId, ClientId)| clients::reaches(message, *t, c.as_str());
         self.documents.retain(|k, _| !reaches(k));
         // A new jwks_uri (or new keys) is fetched at once, not after the refetch pause.

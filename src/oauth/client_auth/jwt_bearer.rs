@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::cache::CacheKey;
 use crate::clients;
-use crate::error::{OAuthError, ServiceError};
+use actix_web::http::header;
+
+use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::jose::jwt::{Exp, TimeRules};
 use crate::jose::{JoseError, jwt};
 use crate::model::Tenant;
@@ -121,6 +123,27 @@ pub(super) async fn check_assertion(
     let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
         return Err(fail("client assertion lacks jti"));
     };
+    // Each accepted assertion leaves its jti in the shared state until it expires: a client
+    // that authenticates faster than anyone needs to (it should reuse its access tokens) is
+    // slowed down before it can crowd out everyone else's.
+    let accepted = state
+        .cache
+        .count(
+            &CacheKey::AssertionsBy {
+                tenant: tenant.id,
+                client: &client.client_id,
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    if accepted > i64::from(state.settings.oauth.client_assertions_per_minute) {
+        return Err(OAuthError::code(
+            ErrorCode::RateLimited,
+            "too many client assertions from this client; reuse access tokens",
+        )
+        .with_header(header::RETRY_AFTER, "60"));
+    }
     // RFC 7523 §3 item 7: a jti is used once, on any replica, until the assertion expires.
     let key = CacheKey::AssertionJti {
         tenant: tenant.id,

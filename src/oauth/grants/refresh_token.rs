@@ -359,14 +359,11 @@ pub async fn grant(
         scope.clone(),
         audience,
     );
-    // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
-    let remaining = original.until.map_or(base.ttl_secs, |u| {
-        u64::try_from(u.saturating_sub(now)).unwrap_or(0)
-    });
     let spec = TokenSpec {
         act: original.act.clone(),
         family: Some(stored.family_id),
-        ttl_secs: base.ttl_secs.min(remaining),
+        // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
+        not_after: original.until,
         ..base
     };
     // The access token first: if the rotation then loses a race, it is never handed out,

@@ -260,10 +260,6 @@ pub async fn grant(
         )?
     };
     let now = state.clock.now();
-    // Nothing outlives the subject.
-    let remaining = subject
-        .exp
-        .map(|exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
     // A successor of a refresh subject keeps that grant's ceiling; anything else ends with
     // the subject, through every later rotation.
     let until = match &subject.refresh {
@@ -323,10 +319,11 @@ pub async fn grant(
         act,
         format,
         family: subject.family,
-        ttl_secs: remaining.map_or(base.ttl_secs, |r| r.min(base.ttl_secs)),
+        // Nothing outlives the subject.
+        not_after: subject.exp,
         ..base
     };
-    if spec.ttl_secs == 0 {
+    if subject.exp.is_some_and(|exp| exp <= now) {
         return Err(invalid("the subject_token is invalid, expired or revoked"));
     }
     let issued = access_token::issue(state, tenant, &spec).await?;

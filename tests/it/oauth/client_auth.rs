@@ -20,6 +20,7 @@ backends!(
     clients_of_one_tenant_do_not_exist_in_another,
     a_burst_of_assertions_fetches_jwks_uri_once,
     unknown_client_ids_are_remembered,
+    one_client_cannot_flood_the_replay_cache,
 );
 
 caches!(assertion_replay_is_refused_on_another_replica);
@@ -664,4 +665,45 @@ async fn unknown_client_ids_are_remembered(backend: Backend) {
     // Real clients are unaffected.
     let real = app.client("default").create().await;
     app.access_token(&real).await;
+}
+
+async fn one_client_cannot_flood_the_replay_cache(backend: Backend) {
+    let app = TestApp::start_on(
+        Arc::new(TestData::new(backend, CacheKind::Memory).await),
+        |s| s.oauth.client_assertions_per_minute = 3,
+    )
+    .await;
+    let noisy = app
+        .client("default")
+        .auth_method("client_secret_jwt")
+        .create()
+        .await;
+    let quiet = app
+        .client("default")
+        .auth_method("client_secret_jwt")
+        .create()
+        .await;
+    let now = app.state.clock.now();
+    let aud = json!(app.url("/t/default/token"));
+    let assertion = |client: &TestClient, jti: &str| {
+        hs256(
+            client.secret.as_deref().unwrap(),
+            &claims(&client.id, aud.clone(), now + 60, Some(jti)),
+        )
+    };
+    for n in 0..3 {
+        let a = assertion(&noisy, &format!("n{n}"));
+        assert_eq!(with_assertion(&app, "default", &a).await.status(), 200);
+    }
+    let res = with_assertion(&app, "default", &assertion(&noisy, "n3")).await;
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("60")
+    );
+    oauth_error(res, 429, "rate_limited").await;
+    // Other clients are not held back by it.
+    let a = assertion(&quiet, "q0");
+    assert_eq!(with_assertion(&app, "default", &a).await.status(), 200);
 }

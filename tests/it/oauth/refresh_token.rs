@@ -15,6 +15,7 @@ backends!(
     refresh_is_held_to_the_clients_current_scope_and_resources,
     exchanged_refresh_tokens_join_the_subject_family,
     nothing_refreshed_outlives_the_exchanged_subject,
+    a_token_joined_from_an_access_token_ends_with_it_through_rotations,
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -319,6 +320,93 @@ async fn nothing_refreshed_outlives_the_exchanged_subject(backend: Backend) {
     app.state.clock.advance(500);
     oauth_error(
         refresh(&app, &client, &fourth, &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn a_token_joined_from_an_access_token_ends_with_it_through_rotations(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = refreshing(&app)
+        .policy(|p| {
+            p.refresh_token_ttl_secs = Some(50_000);
+            p.access_token_ttl_secs = Some(600);
+        })
+        .create()
+        .await;
+    let tenant = app.default_tenant().await;
+    // A long grant (as an authorization code will start): its family ends in a day.
+    let raw = "a-long-grant-refresh-token-0123456789abcdef";
+    let now = app.state.clock.now();
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), json!(client.id));
+    claims.insert("scope".into(), json!("api:read"));
+    claims.insert("aud".into(), json!([A]));
+    app.state
+        .store
+        .start_refresh_family(
+            tenant.id,
+            uuid::Uuid::now_v7(),
+            now + 86_400,
+            NewRefreshToken {
+                token_hash: latchkey::crypto::sha256(raw.as_bytes()),
+                client_id: ClientId::parse(&client.id).unwrap(),
+                claims,
+                expires_at: now + 50_000,
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    let res = refresh(&app, &client, raw, &[]).await;
+    assert_eq!(res.status(), 200);
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let access_exp = jwt_parts(&access).1["exp"].as_i64().unwrap();
+    // The access token (600 s, of the day-long family) traded for a refresh token: it joins
+    // the family but ends with the access token, however often it is rotated.
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &access),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("requested_token_type", RT),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["expires_in"], 600);
+    let mut current = body["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        app.state.clock.advance(100);
+        let res = refresh(&app, &client, &current, &[]).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        let refreshed = jwt_parts(body["access_token"].as_str().unwrap()).1;
+        assert!(refreshed["exp"].as_i64().unwrap() <= access_exp);
+        current = body["refresh_token"].as_str().unwrap().to_owned();
+        let stored = app
+            .state
+            .store
+            .refresh_token(tenant.id, latchkey::crypto::sha256(current.as_bytes()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.family_expires_at, now + 86_400);
+        assert_eq!(stored.expires_at, access_exp, "not the family's end");
+    }
+    app.state.clock.advance(301);
+    oauth_error(
+        refresh(&app, &client, &current, &[]).await,
         400,
         "invalid_grant",
     )
