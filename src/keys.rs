@@ -26,8 +26,9 @@ use crate::store::StoreError;
 pub struct KeySet {
     /// Every published key: active, next and retired.
     pub keys: Vec<SigningKey>,
-    /// The JWKS JSON (RFC 7517 §5), public members only.
-    pub jwks: String,
+    /// The JWKS JSON (RFC 7517 §5), public members only; shared, so serving it copies
+    /// nothing.
+    pub jwks: actix_web::web::Bytes,
     /// A strong validator of `jwks`.
     pub etag: String,
     /// Each `kid` with its state, in `kid` order (see [`crate::store::Store::signing_key_stamp`]).
@@ -325,7 +326,7 @@ fn build(
     Ok(KeySet {
         verifiers: keys.iter().map(|_| OnceLock::new()).collect(),
         keys,
-        jwks,
+        jwks: actix_web::web::Bytes::from(jwks),
         etag,
         stamp,
         tenant,
