@@ -409,7 +409,7 @@ async fn tenant_command(
             let mut settings = if reset {
                 TenantSettings::default()
             } else {
-                current.settings
+                current.settings.clone()
             };
             if let Some(mode) = registration {
                 settings.registration = Some(mode);

@@ -1,6 +1,7 @@
 //! Tenants as a service: cached lookups, creation with initial keys, deletion, and the
 //! cross-replica invalidation that keeps every replica's hot copies honest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::AppState;
@@ -18,7 +19,8 @@ const MISSING_ENTRIES: usize = 1_000;
 /// This replica's hot copies of tenants.
 pub struct TenantCache {
     /// By slug.
-    pub by_slug: HotMap<String, Tenant>,
+    /// Shared, so a request's tenant costs a reference count, not a copy.
+    pub by_slug: HotMap<String, Arc<Tenant>>,
     /// Slugs known not to exist: kept apart and small, so a flood of made-up names cannot
     /// push real tenants out.
     pub missing: HotMap<String, ()>,
@@ -48,7 +50,10 @@ impl Invalidated for TenantCache {
 }
 
 /// Looks a tenant up, from the hot copy when fresh (negative answers are cached too).
-pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>, ServiceError> {
+pub async fn find(
+    state: &AppState,
+    slug: &TenantSlug,
+) -> Result<Option<Arc<Tenant>>, ServiceError> {
     let key = slug.as_str().to_owned();
     if let Some(hit) = state.hot.tenants.by_slug.get(&key) {
         return Ok(Some(hit));
@@ -60,7 +65,7 @@ pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>,
         state.hot.tenants.by_slug.generation(),
         state.hot.tenants.missing.generation(),
     );
-    let found = state.store.tenant_by_slug(slug).await?;
+    let found = state.store.tenant_by_slug(slug).await?.map(Arc::new);
     match &found {
         Some(tenant) => state
             .hot
@@ -73,7 +78,7 @@ pub async fn find(state: &AppState, slug: &TenantSlug) -> Result<Option<Tenant>,
 }
 
 /// Like [`find`], but a missing tenant is an error.
-pub async fn get(state: &AppState, slug: &TenantSlug) -> Result<Tenant, ServiceError> {
+pub async fn get(state: &AppState, slug: &TenantSlug) -> Result<Arc<Tenant>, ServiceError> {
     find(state, slug)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no tenant named '{slug}'")))
@@ -176,7 +181,10 @@ pub async fn configure(
     state
         .invalidate(Invalidation::tenant(tenant.id, slug.as_str()))
         .await;
-    Ok(Tenant { settings, ..tenant })
+    Ok(Tenant {
+        settings,
+        ..(*tenant).clone()
+    })
 }
 
 /// Deletes a tenant and everything it owns.

@@ -303,7 +303,7 @@ impl ClientOptions {
 }
 
 pub(super) async fn tenant(state: &AppState, raw: &str) -> Result<Tenant, CliError> {
-    Ok(tenants::get(state, &slug(raw)?).await?)
+    Ok((*tenants::get(state, &slug(raw)?).await?).clone())
 }
 
 pub async fn client_command(

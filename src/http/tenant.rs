@@ -10,7 +10,7 @@ use crate::model::{Tenant, TenantSlug};
 use crate::tenants;
 
 /// The request's tenant; an unknown or malformed name is a 404 JSON error.
-pub struct CurrentTenant(pub Tenant);
+pub struct CurrentTenant(pub std::sync::Arc<Tenant>);
 
 impl FromRequest for CurrentTenant {
     type Error = OAuthError;

@@ -389,9 +389,10 @@ impl TestApp {
     }
 
     pub async fn default_tenant(&self) -> Tenant {
-        latchkey::tenants::get(&self.state, &TenantSlug::default_tenant())
+        (*latchkey::tenants::get(&self.state, &TenantSlug::default_tenant())
             .await
-            .expect("default tenant")
+            .expect("default tenant"))
+        .clone()
     }
 
     pub fn issuer(&self, slug: &str) -> String {
