@@ -162,3 +162,28 @@ pub fn audience(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn scope(s: &str) -> Scope {
+        Scope::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_requested_scope_is_granted_only_within_the_ceiling() {
+        let allowed = scope("api:read api:write");
+        assert_eq!(granted_scope(None, &allowed).unwrap(), allowed);
+        assert_eq!(
+            granted_scope(Some(scope("api:read")), &allowed).unwrap(),
+            scope("api:read")
+        );
+        let wider = granted_scope(Some(scope("api:read api:admin")), &allowed).unwrap_err();
+        assert_eq!(wider.code, ErrorCode::InvalidScope);
+        // Nothing registered: nothing may be asked for, and nothing is granted unasked.
+        assert!(granted_scope(Some(scope("api:read")), &Scope::default()).is_err());
+        assert!(granted_scope(None, &Scope::default()).unwrap().is_empty());
+    }
+}

@@ -377,3 +377,53 @@ pub async fn grant(
         ..TokenResponse::bearer(issued, &scope)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn audiences_narrow_to_the_grant_and_the_clients_current_resources() {
+        let granted = list(&["https://a/", "https://b/"]);
+        let current = list(&["https://a/", "https://c/"]);
+        // Nothing asked: what was granted and may still be addressed.
+        assert_eq!(
+            narrowed_audience(&[], &granted, &current).unwrap(),
+            list(&["https://a/"])
+        );
+        assert_eq!(
+            narrowed_audience(&list(&["https://a/", "https://a/"]), &granted, &current).unwrap(),
+            list(&["https://a/"])
+        );
+        // RFC 8707 §2: outside the grant, or no longer the client's: invalid_target.
+        for asked in [&["https://c/"][..], &["https://b/"][..]] {
+            let e = narrowed_audience(&list(asked), &granted, &current).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidTarget, "{asked:?}");
+        }
+        let gone = narrowed_audience(&[], &list(&["https://b/"]), &current).unwrap_err();
+        assert_eq!(gone.code, ErrorCode::InvalidTarget);
+    }
+
+    #[test]
+    fn grants_keep_their_ceiling_through_their_claims() {
+        let grant = RefreshGrant {
+            sub: "alice".into(),
+            scope: Scope::parse("api:read").unwrap(),
+            audience: list(&["https://a/"]),
+            act: None,
+            until: Some(1_000),
+        };
+        let back = RefreshGrant::from_claims(&grant.to_claims()).unwrap();
+        assert_eq!(back.until, Some(1_000));
+        assert_eq!(back.sub, "alice");
+        assert_eq!(back.audience, grant.audience);
+        let mut open = grant.to_claims();
+        open.remove(UNTIL_CLAIM);
+        assert_eq!(RefreshGrant::from_claims(&open).unwrap().until, None);
+    }
+}
