@@ -72,6 +72,11 @@ impl Invalidation {
         matches!(self, Invalidation::Tenant { .. })
     }
 
+    /// Whether the message may concern clients: about one, or about their whole tenant.
+    pub fn concerns_clients(&self) -> bool {
+        self.is_tenant() || self.client_id().is_some()
+    }
+
     /// The client a message is about, if it is about one client.
     pub fn client_id(&self) -> Option<&str> {
         match self {

@@ -32,12 +32,8 @@ fn clip(raw: &str) -> String {
 
 /// Loopback hosts (RFC 8252 §7.3, §8.3): `localhost`, 127.0.0.0/8 and `[::1]`.
 pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    is_loopback_ip(url)
+        || matches!(url.host(), Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost"))
 }
 
 /// A loopback IP literal (not `localhost`): the hosts whose port a native app picks at

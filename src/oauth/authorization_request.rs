@@ -427,21 +427,11 @@ mod tests {
         }))
     }
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::parse(
-            pairs
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        )
-        .unwrap()
-    }
-
     fn parse(
         client: &Client,
         pairs: &[(&str, &str)],
     ) -> Result<AuthorizationRequest, AuthorizationFailure> {
-        AuthorizationRequest::parse(&params(pairs), client, ISS)
+        AuthorizationRequest::parse(&Params::of(pairs), client, ISS)
     }
 
     const GOOD: &[(&str, &str)] = &[

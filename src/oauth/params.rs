@@ -62,6 +62,20 @@ impl Params {
 }
 
 #[cfg(test)]
+impl Params {
+    /// Parameters from literal pairs, for unit tests (a repeat panics).
+    pub(crate) fn of(pairs: &[(&str, &str)]) -> Params {
+        Params::parse(
+            pairs
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -133,35 +133,25 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::parse(
-            pairs
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        )
-        .unwrap()
-    }
-
     #[test]
     fn token_references_ignore_unknown_hints() {
-        let r = TokenReference::parse(&params(&[
+        let r = TokenReference::parse(&Params::of(&[
             ("token", "t"),
             ("token_type_hint", "refresh_token"),
         ]))
         .unwrap();
         assert_eq!(r.hint, Some(TokenTypeHint::RefreshToken));
-        let r =
-            TokenReference::parse(&params(&[("token", "t"), ("token_type_hint", "x")])).unwrap();
+        let r = TokenReference::parse(&Params::of(&[("token", "t"), ("token_type_hint", "x")]))
+            .unwrap();
         assert_eq!((r.token.as_str(), r.hint), ("t", None));
-        assert!(TokenReference::parse(&params(&[])).is_err());
+        assert!(TokenReference::parse(&Params::of(&[])).is_err());
     }
 
     #[test]
     fn requests_parse_by_grant() {
         let cc = TokenRequest::parse(
             GrantType::ClientCredentials,
-            &params(&[("scope", "b a"), ("resource", "https://r/")]),
+            &Params::of(&[("scope", "b a"), ("resource", "https://r/")]),
         )
         .unwrap();
         assert!(matches!(
@@ -169,14 +159,16 @@ mod tests {
             TokenRequest::ClientCredentials { scope: Some(s), resources }
                 if s.to_string() == "a b" && resources == ["https://r/"]
         ));
-        let bad_scope =
-            TokenRequest::parse(GrantType::ClientCredentials, &params(&[("scope", "a\"")]));
+        let bad_scope = TokenRequest::parse(
+            GrantType::ClientCredentials,
+            &Params::of(&[("scope", "a\"")]),
+        );
         assert_eq!(bad_scope.unwrap_err().code, ErrorCode::InvalidScope);
-        let no_token = TokenRequest::parse(GrantType::RefreshToken, &params(&[]));
+        let no_token = TokenRequest::parse(GrantType::RefreshToken, &Params::of(&[]));
         assert_eq!(no_token.unwrap_err().code, ErrorCode::InvalidRequest);
         let half_actor = TokenRequest::parse(
             GrantType::TokenExchange,
-            &params(&[
+            &Params::of(&[
                 ("subject_token", "s"),
                 (
                     "subject_token_type",
@@ -188,7 +180,7 @@ mod tests {
         assert_eq!(half_actor.unwrap_err().code, ErrorCode::InvalidRequest);
         let exchange = TokenRequest::parse(
             GrantType::TokenExchange,
-            &params(&[
+            &Params::of(&[
                 ("subject_token", "s"),
                 (
                     "subject_token_type",
@@ -204,6 +196,6 @@ mod tests {
         };
         assert_eq!(e.requested, TokenType::AccessToken);
         assert_eq!(e.audiences, ["x", "y"]);
-        assert!(TokenRequest::parse(GrantType::Implicit, &params(&[])).is_err());
+        assert!(TokenRequest::parse(GrantType::Implicit, &Params::of(&[])).is_err());
     }
 }

@@ -51,7 +51,7 @@ impl Invalidated for JwksCache {
     fn evict(&self, message: &Invalidation) {
         // Each eviction bumps the map's generation and so voids loads in flight: only the
         // messages that concern clients may do that.
-        if !(message.is_tenant() || message.client_id().is_some()) {
+        if !message.concerns_clients() {
             return;
         }
         let reaches = |(t, c): &(TenantId, ClientId)| clients::reaches(message, *t, c.as_str());

@@ -262,8 +262,16 @@ pub async fn grant(
     let now = state.clock.now();
     // A successor of a refresh subject keeps that grant's ceiling; anything else ends with
     // the subject, through every later rotation.
-    let until = match &subject.refresh {
-        Some(stored) => RefreshGrant::from_claims(&stored.claims).and_then(|g| g.until),
+    let subject_grant = subject
+        .refresh
+        .as_ref()
+        .map(|stored| {
+            RefreshGrant::from_claims(&stored.claims)
+                .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))
+        })
+        .transpose()?;
+    let until = match &subject_grant {
+        Some(grant) => grant.until,
         None => subject.exp,
     };
     let narrowed = RefreshGrant {
@@ -329,19 +337,14 @@ pub async fn grant(
     let issued = access_token::issue(state, tenant, &spec).await?;
     // A refresh token presented as the subject is spent like any use of it: the client gets
     // its successor (same grant, same family) alongside (RFC 8693 §2.2.1 allows one).
-    let refresh = match &subject.refresh {
-        Some(stored) => {
-            let original = RefreshGrant::from_claims(&stored.claims).ok_or_else(|| {
-                ServiceError::Internal("refresh token claims are malformed".into())
-            })?;
-            Some(
-                refresh_token::rotate(state, tenant, client, stored, &original)
-                    .await?
-                    .map_err(invalid)?
-                    .token,
-            )
-        }
-        None => None,
+    let refresh = match (&subject.refresh, &subject_grant) {
+        (Some(stored), Some(original)) => Some(
+            refresh_token::rotate(state, tenant, client, stored, original)
+                .await?
+                .map_err(invalid)?
+                .token,
+        ),
+        _ => None,
     };
     Ok(TokenResponse {
         issued_token_type: Some(requested),

@@ -44,6 +44,13 @@ async fn refresh(
     app.token(client, &form).await
 }
 
+/// A token exchange request of `client` (RFC 8693 §2.1) with these parameters.
+async fn exchange(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut all = vec![("grant_type", EXCHANGE)];
+    all.extend_from_slice(form);
+    app.token(client, &all).await
+}
+
 async fn concurrent_refreshes_leave_no_live_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = refreshing(&app).create().await;
@@ -205,18 +212,17 @@ async fn exchanged_refresh_tokens_join_the_subject_family(backend: Backend) {
     let family = stored(first.clone()).await;
     app.state.clock.advance(300);
     // Narrowed into a refresh token: it is a rotation into the same family, same end.
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &first),
-                ("subject_token_type", RT),
-                ("requested_token_type", RT),
-                ("scope", "api:read"),
-            ],
-        )
-        .await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &first),
+            ("subject_token_type", RT),
+            ("requested_token_type", RT),
+            ("scope", "api:read"),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let second = body["access_token"].as_str().unwrap().to_owned();
@@ -226,17 +232,16 @@ async fn exchanged_refresh_tokens_join_the_subject_family(backend: Backend) {
     assert_eq!(joined.family_expires_at, family.family_expires_at);
     assert!(joined.expires_at <= family.family_expires_at);
     // Exchanged for an access token: it carries the family, and the subject is rotated.
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &second),
-                ("subject_token_type", RT),
-                ("resource", A),
-            ],
-        )
-        .await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &second),
+            ("subject_token_type", RT),
+            ("resource", A),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap().to_owned();
@@ -247,16 +252,12 @@ async fn exchanged_refresh_tokens_join_the_subject_family(backend: Backend) {
     assert_eq!(stored(third.clone()).await.family_id, family.family_id);
     assert_eq!(app.introspect(&client, &access).await["active"], true);
     // The spent subject presented again is reuse: the family ends, with everything in it.
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &second),
-                ("subject_token_type", RT),
-            ],
-        )
-        .await;
+    let res = exchange(
+        &app,
+        &client,
+        &[("subject_token", &second), ("subject_token_type", RT)],
+    )
+    .await;
     oauth_error(res, 400, "invalid_request").await;
     oauth_error(
         refresh(&app, &client, &third, &[]).await,
@@ -296,17 +297,16 @@ async fn nothing_refreshed_outlives_the_exchanged_subject(backend: Backend) {
     let second = body["refresh_token"].as_str().unwrap().to_owned();
     app.state.clock.advance(100);
     // Exchanged again for a refresh token, and rotated: the ceiling carries through.
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &second),
-                ("subject_token_type", RT),
-                ("requested_token_type", RT),
-            ],
-        )
-        .await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &second),
+            ("subject_token_type", RT),
+            ("requested_token_type", RT),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["expires_in"], 500);
@@ -368,20 +368,19 @@ async fn a_token_joined_from_an_access_token_ends_with_it_through_rotations(back
     let access_exp = jwt_parts(&access).1["exp"].as_i64().unwrap();
     // The access token (600 s, of the day-long family) traded for a refresh token: it joins
     // the family but ends with the access token, however often it is rotated.
-    let res = app
-        .token(
-            &client,
-            &[
-                ("grant_type", EXCHANGE),
-                ("subject_token", &access),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:access_token",
-                ),
-                ("requested_token_type", RT),
-            ],
-        )
-        .await;
+    let res = exchange(
+        &app,
+        &client,
+        &[
+            ("subject_token", &access),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("requested_token_type", RT),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["expires_in"], 600);
