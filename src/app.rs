@@ -1,9 +1,11 @@
 //! The application: its state ([`state`]: the pieces every service draws on, naming no
-//! feature), the features' hot copies gathered in one place ([`hot`]), and the HTTP server
-//! and start-up around them ([`server`], the composition root).
+//! feature), the features' hot copies gathered in one place ([`hot`]), each service built
+//! from the pieces it uses ([`services`]), and the HTTP server and start-up around them
+//! ([`server`], the composition root).
 
 mod hot;
 mod server;
+mod services;
 mod state;
 
 pub use hot::HotCopies;

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 pub use flight::SingleFlight;
 pub use hot::HotMap;
-pub use invalidation::{INVALIDATION_CHANNEL, Invalidated, Invalidation};
+pub use invalidation::{INVALIDATION_CHANNEL, Invalidated, Invalidation, Invalidator};
 pub use keys::CacheKey;
 pub use memory::MemoryCache;
 pub use redis::RedisCache;

@@ -16,7 +16,6 @@ use crate::clock::Clock;
 use crate::config::{LogFormat, Settings};
 use crate::crypto::MasterKey;
 use crate::model::{RegistrationMode, SigningAlg, TenantSettings, TenantSlug};
-use crate::{keys, tenants};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -362,7 +361,10 @@ async fn tenant_command(
 ) -> Result<(), CliError> {
     match command {
         TenantCommand::Create { slug: raw, name } => {
-            let tenant = tenants::create(state, &slug(&raw)?, name.as_deref()).await?;
+            let tenant = state
+                .tenants()
+                .create(&slug(&raw)?, name.as_deref())
+                .await?;
             let view = TenantView::new(&state.settings, &tenant);
             if json {
                 print_json(&view)
@@ -372,7 +374,7 @@ async fn tenant_command(
             }
         }
         TenantCommand::List => {
-            let all = tenants::list(state).await?;
+            let all = state.tenants().list().await?;
             let views: Vec<TenantView> = all
                 .iter()
                 .map(|t| TenantView::new(&state.settings, t))
@@ -385,7 +387,7 @@ async fn tenant_command(
             }
         }
         TenantCommand::Show { slug: raw } => {
-            let tenant = tenants::get(state, &slug(&raw)?).await?;
+            let tenant = state.tenants().get(&slug(&raw)?).await?;
             let view = TenantView::new(&state.settings, &tenant);
             if json {
                 print_json(&view)
@@ -405,7 +407,7 @@ async fn tenant_command(
             reset,
         } => {
             let slug = slug(&raw)?;
-            let current = tenants::get(state, &slug).await?;
+            let current = state.tenants().get(&slug).await?;
             let mut settings = if reset {
                 TenantSettings::default()
             } else {
@@ -437,7 +439,7 @@ async fn tenant_command(
             if let Some(ttl) = dynamic_client_ttl {
                 settings.dynamic_client_ttl_secs = Some(ttl);
             }
-            let tenant = tenants::configure(state, &slug, settings).await?;
+            let tenant = state.tenants().configure(&slug, settings).await?;
             let view = TenantView::new(&state.settings, &tenant);
             if json {
                 print_json(&view)
@@ -453,7 +455,7 @@ async fn tenant_command(
                     "deleting tenant '{slug}' removes its keys and everything it owns; add --yes to confirm"
                 )));
             }
-            tenants::delete(state, &slug).await?;
+            state.tenants().delete(&slug).await?;
             if json {
                 print_json(&serde_json::json!({"deleted": slug}))
             } else {
@@ -467,8 +469,10 @@ async fn tenant_command(
 async fn keys_command(state: &AppState, command: KeysCommand, json: bool) -> Result<(), CliError> {
     match command {
         KeysCommand::List { tenant } => {
-            let tenant = tenants::get(state, &slug(&tenant)?).await?;
-            let views: Vec<KeyView> = keys::list(state, tenant.id)
+            let tenant = state.tenants().get(&slug(&tenant)?).await?;
+            let views: Vec<KeyView> = state
+                .keys()
+                .list(tenant.id)
                 .await?
                 .iter()
                 .map(KeyView::from)
@@ -485,8 +489,8 @@ async fn keys_command(state: &AppState, command: KeysCommand, json: bool) -> Res
             algs,
             force,
         } => {
-            let tenant = tenants::get(state, &slug(&tenant)?).await?;
-            let done = keys::rotate(state, tenant.id, &algs, force).await?;
+            let tenant = state.tenants().get(&slug(&tenant)?).await?;
+            let done = state.keys().rotate(tenant.id, &algs, force).await?;
             if json {
                 print_json(&done)
             } else {
@@ -500,8 +504,8 @@ async fn keys_command(state: &AppState, command: KeysCommand, json: bool) -> Res
             }
         }
         KeysCommand::Delete { tenant, kid } => {
-            let tenant = tenants::get(state, &slug(&tenant)?).await?;
-            keys::delete(state, tenant.id, &kid).await?;
+            let tenant = state.tenants().get(&slug(&tenant)?).await?;
+            state.keys().delete(tenant.id, &kid).await?;
             if json {
                 print_json(&serde_json::json!({"deleted": kid}))
             } else {

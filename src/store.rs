@@ -33,6 +33,12 @@ impl TenantId {
     fn db(self) -> DbId {
         DbId(self.0)
     }
+
+    /// An id for unit tests of rules that need no store.
+    #[cfg(test)]
+    pub fn for_tests(n: u128) -> TenantId {
+        TenantId(uuid::Uuid::from_u128(n))
+    }
 }
 
 impl fmt::Display for TenantId {

@@ -12,7 +12,6 @@ use crate::error::Problem;
 use crate::http::Admin;
 use crate::model::{SigningAlg, TenantSlug};
 use crate::routes::MAX_BODY;
-use crate::{keys, tenants};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +61,7 @@ fn slug(raw: &str) -> Result<TenantSlug, Problem> {
 }
 
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let all = tenants::list(&state).await?;
+    let all = state.tenants().list().await?;
     let views: Vec<TenantView> = all
         .iter()
         .map(|t| TenantView::new(&state.settings, t))
@@ -78,7 +77,10 @@ pub async fn create(
     let slug = TenantSlug::parse(&body.slug)
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     // RSA keys come with the tenant's first RS256 signature: the request does not wait.
-    let tenant = tenants::create_with(&state, &slug, body.display_name.as_deref(), false).await?;
+    let tenant = state
+        .tenants()
+        .create_with(&slug, body.display_name.as_deref(), false)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/admin/tenants/{slug}")))
         .json(TenantView::new(&state.settings, &tenant)))
@@ -89,7 +91,7 @@ pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let tenant = tenants::get(&state, &slug(&path)?).await?;
+    let tenant = state.tenants().get(&slug(&path)?).await?;
     Ok(HttpResponse::Ok().json(TenantView::new(&state.settings, &tenant)))
 }
 
@@ -98,7 +100,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    tenants::delete(&state, &slug(&path)?).await?;
+    state.tenants().delete(&slug(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -107,8 +109,8 @@ pub async fn list_keys(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let tenant = tenants::get(&state, &slug(&path)?).await?;
-    let all = keys::list(&state, tenant.id).await?;
+    let tenant = state.tenants().get(&slug(&path)?).await?;
+    let all = state.keys().list(tenant.id).await?;
     Ok(HttpResponse::Ok().json(all.iter().map(KeyView::from).collect::<Vec<_>>()))
 }
 
@@ -127,8 +129,11 @@ pub async fn rotate_keys(
             Problem::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
         })?
     };
-    let tenant = tenants::get(&state, &slug(&path)?).await?;
-    let done = keys::rotate(&state, tenant.id, &request.algorithms, request.force).await?;
+    let tenant = state.tenants().get(&slug(&path)?).await?;
+    let done = state
+        .keys()
+        .rotate(tenant.id, &request.algorithms, request.force)
+        .await?;
     Ok(HttpResponse::Ok().json(done))
 }
 
@@ -138,7 +143,7 @@ pub async fn delete_key(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (raw_slug, kid) = path.into_inner();
-    let tenant = tenants::get(&state, &slug(&raw_slug)?).await?;
-    keys::delete(&state, tenant.id, &kid).await?;
+    let tenant = state.tenants().get(&slug(&raw_slug)?).await?;
+    state.keys().delete(tenant.id, &kid).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -43,16 +43,18 @@ impl HotCopies {
             &self.tokens,
         ]
     }
+}
 
+impl Invalidated for HotCopies {
     /// Applies one invalidation to every hot cache.
-    pub fn evict(&self, message: &Invalidation) {
+    fn evict(&self, message: &Invalidation) {
         for cache in self.each() {
             cache.evict(message);
         }
     }
 
     /// Drops every hot copy.
-    pub fn clear(&self) {
+    fn clear(&self) {
         for cache in self.each() {
             cache.clear();
         }

@@ -14,15 +14,15 @@ use tokio::sync::watch;
 
 use super::hot::HotCopies;
 use super::{AppState, StartupError};
-use crate::cache::{Cache, SharedState};
+use crate::cache::{Cache, Invalidator, SharedState};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::config::mask_url;
 use crate::crypto::MasterKey;
 use crate::ops::Metrics;
 use crate::rng::Rng;
+use crate::routes;
 use crate::store::{DatabaseLocation, Store};
-use crate::{routes, tenants};
 
 impl AppState {
     /// Connects to the database and the cache and loads the master key. With `migrate`,
@@ -86,8 +86,10 @@ impl AppState {
         // Last, so a failed start leaves no generated key behind.
         let master_key = Arc::new(load_master_key(&settings)?);
         let allow_private = settings.oauth.allow_private_jwks_uri;
+        let hot = Arc::new(HotCopies::new(&settings));
         Ok(AppState {
-            hot: Arc::new(HotCopies::new(&settings)),
+            invalidator: Invalidator::new(hot.clone(), cache.clone()),
+            hot,
             settings: Arc::new(settings),
             store,
             cache,
@@ -116,7 +118,9 @@ impl AppState {
     pub async fn prepare(settings: Settings, clock: Clock) -> Result<AppState, StartupError> {
         let migrate = settings.database.migrate_on_start;
         let state = AppState::open(settings, clock, migrate).await?;
-        if let Some(tenant) = tenants::ensure_default(&state)
+        if let Some(tenant) = state
+            .tenants()
+            .ensure_default()
             .await
             .map_err(|e| StartupError(format!("creating tenant 'default': {e}")))?
         {

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::hot::HotCopies;
-use crate::cache::{
-    Cache, CacheError, CacheEvent, INVALIDATION_CHANNEL, Invalidation, SharedState,
-};
+use crate::cache::{Cache, CacheError, Invalidator};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -33,6 +31,8 @@ pub struct AppState {
     pub rng: Rng,
     pub master_key: Arc<MasterKey>,
     pub hot: Arc<HotCopies>,
+    /// Announces changes to this replica's hot copies and the other replicas'.
+    pub invalidator: Invalidator,
     pub metrics: Arc<Metrics>,
     /// Outgoing HTTP (clients' `jwks_uri`): short timeouts, no redirects.
     pub http: reqwest::Client,
@@ -50,49 +50,16 @@ impl AppState {
         self.shutdown.send_replace(true);
     }
 
-    /// Drops this replica's hot copies `message` makes stale and tells the other replicas to
-    /// do the same. A failed publish is logged, not fatal: the hot copies' TTL bounds the
-    /// staleness.
-    pub async fn invalidate(&self, message: Invalidation) {
-        self.hot.evict(&message);
-        match serde_json::to_string(&message) {
-            Ok(json) => {
-                if let Err(e) = self.cache.publish(INVALIDATION_CHANNEL, &json).await {
-                    tracing::warn!(error = %e, "could not publish invalidation");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not encode invalidation"),
-        }
+    /// This state on `cache` instead (tests sharing one in-process cache between replicas):
+    /// its changes are announced there too.
+    pub fn with_cache(mut self, cache: Cache) -> AppState {
+        self.invalidator = Invalidator::new(self.hot.clone(), cache.clone());
+        self.cache = cache;
+        self
     }
 
     /// Applies other replicas' invalidations until the state shuts down.
     pub async fn follow_invalidations(&self) -> Result<(), CacheError> {
-        use tokio::sync::broadcast::error::RecvError;
-        let mut events = self.cache.subscribe(INVALIDATION_CHANNEL).await?;
-        let mut stop = self.stopping();
-        let hot = self.hot.clone();
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    _ = stop.changed() => return,
-                    event = events.recv() => event,
-                };
-                match event {
-                    Ok(CacheEvent::Message(json)) => match serde_json::from_str(&json) {
-                        Ok(message) => hot.evict(&message),
-                        // From another release, say: what it meant is unknown, so forget
-                        // everything rather than keep what it may have changed.
-                        Err(e) => {
-                            tracing::warn!(error = %e, "unreadable invalidation: dropping all hot copies");
-                            hot.clear();
-                        }
-                    },
-                    // Messages were missed: forget everything.
-                    Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => hot.clear(),
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
-        Ok(())
+        self.invalidator.follow(self.stopping()).await
     }
 }

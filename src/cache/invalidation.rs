@@ -2,8 +2,12 @@
 //! announced as one [`Invalidation`] on one channel. Each feature owns its hot cache and
 //! says, by implementing [`Invalidated`], what a message drops from it.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::{Cache, CacheError, CacheEvent, SharedState};
 use crate::model::TenantId;
 use crate::model::client::ClientId;
 
@@ -92,6 +96,67 @@ pub trait Invalidated {
     fn evict(&self, message: &Invalidation);
     /// Drops everything (messages may have been lost).
     fn clear(&self);
+}
+
+/// The piece a service takes to announce its changes: it applies a message to this replica's
+/// hot copies and publishes it to the others.
+#[derive(Clone)]
+pub struct Invalidator {
+    local: Arc<dyn Invalidated + Send + Sync>,
+    cache: Cache,
+}
+
+impl Invalidator {
+    /// `local` is every hot cache of this replica; `cache` carries messages to the others.
+    pub fn new(local: Arc<dyn Invalidated + Send + Sync>, cache: Cache) -> Invalidator {
+        Invalidator { local, cache }
+    }
+
+    /// Drops this replica's hot copies `message` makes stale and tells the other replicas to
+    /// do the same. A failed publish is logged, not fatal: the hot copies' TTL bounds the
+    /// staleness.
+    pub async fn announce(&self, message: Invalidation) {
+        self.local.evict(&message);
+        match serde_json::to_string(&message) {
+            Ok(json) => {
+                if let Err(e) = self.cache.publish(INVALIDATION_CHANNEL, &json).await {
+                    tracing::warn!(error = %e, "could not publish invalidation");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not encode invalidation"),
+        }
+    }
+
+    /// Applies other replicas' invalidations to this replica's hot copies until `stop`
+    /// turns true.
+    pub async fn follow(&self, mut stop: watch::Receiver<bool>) -> Result<(), CacheError> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut events = self.cache.subscribe(INVALIDATION_CHANNEL).await?;
+        let local = self.local.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = stop.changed() => return,
+                    event = events.recv() => event,
+                };
+                match event {
+                    Ok(CacheEvent::Message(json)) => match serde_json::from_str(&json) {
+                        Ok(message) => local.evict(&message),
+                        // From another release, say: what it meant is unknown, so forget
+                        // everything rather than keep what it may have changed.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable invalidation: dropping all hot copies");
+                            local.clear();
+                        }
+                    },
+                    // Messages were missed: forget everything.
+                    Ok(CacheEvent::Resync) | Err(RecvError::Lagged(_)) => local.clear(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::{CliError, print_json};
 use crate::app::AppState;
 use crate::model::api_key::{ApiKey, ApiKeyOwner};
 use crate::model::token::Scope;
-use crate::oauth::api_keys::{self, NewApiKey};
+use crate::oauth::api_keys::NewApiKey;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
@@ -86,18 +86,19 @@ pub async fn api_key_command(
             let owner =
                 owner(client, user)?.ok_or_else(|| CliError("give --client or --user".into()))?;
             let scope = Scope::parse(&scope).map_err(|e| CliError(e.to_string()))?;
-            let (key, raw) = api_keys::create(
-                state,
-                &tenant,
-                NewApiKey {
-                    owner,
-                    label,
-                    scope,
-                    not_before,
-                    expires_in,
-                },
-            )
-            .await?;
+            let (key, raw) = state
+                .api_keys()
+                .create(
+                    &tenant,
+                    NewApiKey {
+                        owner,
+                        label,
+                        scope,
+                        not_before,
+                        expires_in,
+                    },
+                )
+                .await?;
             if json {
                 print_json(&ApiKeyView {
                     key: Some(&raw),
@@ -115,7 +116,7 @@ pub async fn api_key_command(
         } => {
             let tenant = tenant(state, &t).await?;
             let owner = owner(client, user)?;
-            let keys = api_keys::list(state, tenant.id, owner.as_ref()).await?;
+            let keys = state.api_keys().list(tenant.id, owner.as_ref()).await?;
             if json {
                 let views: Vec<ApiKeyView> = keys
                     .iter()
@@ -140,7 +141,7 @@ pub async fn api_key_command(
         }
         ApiKeyCommand::Revoke { tenant: t, key_id } => {
             let tenant = tenant(state, &t).await?;
-            api_keys::revoke(state, tenant.id, &key_id).await?;
+            state.api_keys().revoke(tenant.id, &key_id).await?;
             if json {
                 print_json(&serde_json::json!({"revoked": key_id}))
             } else {

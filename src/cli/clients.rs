@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{CliError, print_json, slug};
 use crate::app::AppState;
-use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
+use crate::clients::{ClientUpdate, IssuedCredentials, NewClient};
 use crate::clock::rfc3339;
 use crate::model::Tenant;
 use crate::model::client::{
@@ -16,7 +16,6 @@ use crate::model::client::{
     MetadataRequest, ValidationRules,
 };
 use crate::model::token::TokenFormat;
-use crate::tenants;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -303,7 +302,7 @@ impl ClientOptions {
 }
 
 pub(super) async fn tenant(state: &AppState, raw: &str) -> Result<Tenant, CliError> {
-    Ok((*tenants::get(state, &slug(raw)?).await?).clone())
+    Ok((*state.tenants().get(&slug(raw)?).await?).clone())
 }
 
 pub async fn client_command(
@@ -320,21 +319,24 @@ pub async fn client_command(
             let tenant = tenant(state, &t).await?;
             let metadata = options.metadata(state, Map::new(), Some(&name))?;
             let policy = options.policy(ClientPolicy::default());
-            let (client, issued) = clients::create(
-                state,
-                &tenant,
-                NewClient {
-                    metadata,
-                    policy,
-                    dynamic: false,
-                },
-            )
-            .await?;
+            let (client, issued) = state
+                .clients()
+                .create(
+                    &tenant,
+                    NewClient {
+                        metadata,
+                        policy,
+                        dynamic: false,
+                    },
+                )
+                .await?;
             ClientView::new(&client, issued).print(json)
         }
         ClientCommand::List { tenant: t } => {
             let tenant = tenant(state, &t).await?;
-            let views: Vec<ClientView> = clients::list(state, tenant.id)
+            let views: Vec<ClientView> = state
+                .clients()
+                .list(tenant.id)
                 .await?
                 .iter()
                 .map(|c| ClientView::new(c, IssuedCredentials::default()))
@@ -349,7 +351,7 @@ pub async fn client_command(
             client_id: id,
         } => {
             let tenant = tenant(state, &t).await?;
-            let client = clients::get(state, tenant.id, &client_id(&id)?).await?;
+            let client = state.clients().get(tenant.id, &client_id(&id)?).await?;
             // Shown whole, as JSON, either way.
             print_json(&ClientView::new(&client, IssuedCredentials::default()))
         }
@@ -373,17 +375,18 @@ pub async fn client_command(
             };
             let metadata = options.metadata(state, base, name.as_deref())?;
             let policy = options.policy(current.policy.clone());
-            let (client, issued) = clients::update(
-                state,
-                tenant.id,
-                &id,
-                ClientUpdate {
-                    metadata: Some(metadata),
-                    policy: Some(policy),
-                    ..ClientUpdate::default()
-                },
-            )
-            .await?;
+            let (client, issued) = state
+                .clients()
+                .update(
+                    tenant.id,
+                    &id,
+                    ClientUpdate {
+                        metadata: Some(metadata),
+                        policy: Some(policy),
+                        ..ClientUpdate::default()
+                    },
+                )
+                .await?;
             ClientView::new(&client, issued).print(json)
         }
         ClientCommand::Delete {
@@ -398,7 +401,7 @@ pub async fn client_command(
                     "deleting client '{id}' stops it at once; add --yes to confirm"
                 )));
             }
-            clients::delete(state, tenant.id, &id).await?;
+            state.clients().delete(tenant.id, &id).await?;
             if json {
                 print_json(&serde_json::json!({"deleted": id}))
             } else {
@@ -411,16 +414,17 @@ pub async fn client_command(
             client_id: id,
         } => {
             let tenant = tenant(state, &t).await?;
-            let (client, issued) = clients::update(
-                state,
-                tenant.id,
-                &client_id(&id)?,
-                ClientUpdate {
-                    rotate_secret: true,
-                    ..ClientUpdate::default()
-                },
-            )
-            .await?;
+            let (client, issued) = state
+                .clients()
+                .update(
+                    tenant.id,
+                    &client_id(&id)?,
+                    ClientUpdate {
+                        rotate_secret: true,
+                        ..ClientUpdate::default()
+                    },
+                )
+                .await?;
             ClientView::new(&client, issued).print(json)
         }
     }

@@ -7,7 +7,6 @@ use futures_util::future::LocalBoxFuture;
 use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError};
 use crate::model::{Tenant, TenantSlug};
-use crate::tenants;
 
 /// The request's tenant; an unknown or malformed name is a 404 JSON error.
 pub struct CurrentTenant(pub std::sync::Arc<Tenant>);
@@ -25,7 +24,7 @@ impl FromRequest for CurrentTenant {
                 .as_deref()
                 .and_then(|r| TenantSlug::parse(r).ok())
                 .ok_or_else(|| OAuthError::not_found("no such tenant"))?;
-            Ok(CurrentTenant(tenants::get(&state, &slug).await?))
+            Ok(CurrentTenant(state.tenants().get(&slug).await?))
         })
     }
 }

@@ -15,9 +15,6 @@ pub mod ssrf;
 pub use jwks::JwksCache;
 pub use ssrf::PublicResolver;
 
-use jwt_bearer::check_assertion;
-use secret::check_secret;
-
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -25,13 +22,29 @@ use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::app::AppState;
-use crate::clients;
+use crate::cache::Cache;
+use crate::clients::Clients;
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::error::{Challenge, ErrorCode, OAuthError};
 use crate::model::Tenant;
 use crate::model::client::{AuthMethod, Client, ClientId};
 use crate::oauth::params::Params;
 use crate::urls::{Endpoint, TenantUrls};
+
+/// The client authentication service: what it works with, borrowed from the application
+/// state.
+#[derive(Clone, Copy)]
+pub struct ClientAuth<'a> {
+    pub clients: Clients<'a>,
+    pub jwks: &'a JwksCache,
+    /// Where accepted assertions' `jti`s and the per-client assertion counts are kept.
+    pub cache: &'a Cache,
+    /// Outgoing HTTP (clients' `jwks_uri`).
+    pub http: &'a reqwest::Client,
+    pub settings: &'a Settings,
+    pub clock: &'a Clock,
+}
 
 /// RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -162,67 +175,64 @@ fn presented(req: &HttpRequest, params: &Params, fail: Failure) -> Result<Presen
     })
 }
 
-/// The form parameters of a request to `{issuer}/{endpoint}` and its authenticated client: the
-/// opening of the token, introspection and revocation endpoints.
-pub async fn form_request(
-    state: &AppState,
-    tenant: &Tenant,
-    req: &HttpRequest,
-    form: Vec<(String, String)>,
-    endpoint: Endpoint,
-) -> Result<(Params, Authenticated), OAuthError> {
-    let params = Params::parse(form)?;
-    let url = TenantUrls::new(&state.settings, &tenant.slug).endpoint(endpoint);
-    let auth = authenticate(state, tenant, req, &params, &url).await?;
-    Ok((params, auth))
-}
+impl ClientAuth<'_> {
+    /// The form parameters of a request to `{issuer}/{endpoint}` and its authenticated client: the
+    /// opening of the token, introspection and revocation endpoints.
+    pub async fn form_request(
+        &self,
+        tenant: &Tenant,
+        req: &HttpRequest,
+        form: Vec<(String, String)>,
+        endpoint: Endpoint,
+    ) -> Result<(Params, Authenticated), OAuthError> {
+        let params = Params::parse(form)?;
+        let url = TenantUrls::new(self.settings, &tenant.slug).endpoint(endpoint);
+        let auth = self.authenticate(tenant, req, &params, &url).await?;
+        Ok((params, auth))
+    }
 
-/// Authenticates the client of a request to `endpoint` (its full URL).
-pub async fn authenticate(
-    state: &AppState,
-    tenant: &Tenant,
-    req: &HttpRequest,
-    params: &Params,
-    endpoint: &str,
-) -> Result<Authenticated, OAuthError> {
-    let issuer = state.settings.issuer(&tenant.slug);
-    let fail = Failure::of(&issuer, req);
-    let found = match presented(req, params, fail)? {
-        Presented::Basic { id, secret } => check_secret(
-            state,
-            tenant.id,
-            &id,
-            &secret,
-            AuthMethod::ClientSecretBasic,
-        )
-        .await?
-        .ok_or_else(|| fail.reject("client authentication failed"))?,
-        Presented::Post { id, secret } => {
-            check_secret(state, tenant.id, &id, &secret, AuthMethod::ClientSecretPost)
+    /// Authenticates the client of a request to `endpoint` (its full URL).
+    pub async fn authenticate(
+        &self,
+        tenant: &Tenant,
+        req: &HttpRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<Authenticated, OAuthError> {
+        let issuer = self.settings.issuer(&tenant.slug);
+        let fail = Failure::of(&issuer, req);
+        let found = match presented(req, params, fail)? {
+            Presented::Basic { id, secret } => self
+                .check_secret(tenant.id, &id, &secret, AuthMethod::ClientSecretBasic)
                 .await?
-                .ok_or_else(|| fail.reject("client authentication failed"))?
-        }
-        Presented::Public { id } => {
-            let client = match ClientId::parse(&id) {
-                Some(id) => clients::find(state, tenant.id, &id).await?,
-                None => None,
-            };
-            match client {
-                Some(c) if c.metadata.token_endpoint_auth_method == AuthMethod::None => {
-                    Authenticated {
-                        client: c,
-                        method: AuthMethod::None,
+                .ok_or_else(|| fail.reject("client authentication failed"))?,
+            Presented::Post { id, secret } => self
+                .check_secret(tenant.id, &id, &secret, AuthMethod::ClientSecretPost)
+                .await?
+                .ok_or_else(|| fail.reject("client authentication failed"))?,
+            Presented::Public { id } => {
+                let client = match ClientId::parse(&id) {
+                    Some(id) => self.clients.find(tenant.id, &id).await?,
+                    None => None,
+                };
+                match client {
+                    Some(c) if c.metadata.token_endpoint_auth_method == AuthMethod::None => {
+                        Authenticated {
+                            client: c,
+                            method: AuthMethod::None,
+                        }
                     }
+                    _ => return Err(fail.reject("client authentication failed")),
                 }
-                _ => return Err(fail.reject("client authentication failed")),
             }
-        }
-        Presented::Assertion { assertion } => {
-            check_assertion(state, tenant, fail, endpoint, params, &assertion).await?
-        }
-    };
-    clients::touch(state, tenant.id, &found.client.client_id).await;
-    Ok(found)
+            Presented::Assertion { assertion } => {
+                self.check_assertion(tenant, fail, endpoint, params, &assertion)
+                    .await?
+            }
+        };
+        self.clients.touch(tenant.id, &found.client.client_id).await;
+        Ok(found)
+    }
 }
 
 #[cfg(test)]

@@ -8,15 +8,11 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::error::{OAuthError, ServiceError};
 use crate::http::CurrentTenant;
-use crate::keys;
 use crate::model::api_key::{ApiKeyOwner, split_raw_key};
 use crate::model::client::{AuthMethod, Client};
 use crate::model::token::TokenTypeHint;
 use crate::model::{SigningAlg, Tenant};
-use crate::oauth::access_token;
-use crate::oauth::api_keys;
 use crate::oauth::client_auth::{self, Authenticated};
-use crate::oauth::grants::refresh_token;
 use crate::oauth::requests::TokenReference;
 
 /// RFC 9701 §5: the media type of a JWT introspection response.
@@ -29,14 +25,15 @@ pub async fn introspect(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) = client_auth::form_request(
-        &state,
-        &tenant,
-        &req,
-        form.into_inner(),
-        crate::urls::Endpoint::Introspect,
-    )
-    .await?;
+    let (params, auth) = state
+        .client_auth()
+        .form_request(
+            &tenant,
+            &req,
+            form.into_inner(),
+            crate::urls::Endpoint::Introspect,
+        )
+        .await?;
     // RFC 7662 §2.1: the endpoint MUST require authorization; public clients hold no credential.
     if auth.method == AuthMethod::None {
         return Err(
@@ -119,7 +116,7 @@ async fn access(
     tenant: &Tenant,
     token: &str,
 ) -> Result<Option<Map<String, Value>>, ServiceError> {
-    let Some(active) = access_token::inspect(state, tenant, token).await? else {
+    let Some(active) = state.access_tokens().inspect(tenant, token).await? else {
         return Ok(None);
     };
     let mut members = active.claims.to_map();
@@ -138,7 +135,7 @@ async fn refresh(
     auth: &Authenticated,
     token: &str,
 ) -> Result<Option<Map<String, Value>>, ServiceError> {
-    let Some(stored) = refresh_token::inspect(state, tenant, token).await? else {
+    let Some(stored) = state.refresh_tokens().inspect(tenant, token).await? else {
         return Ok(None);
     };
     // A refresh token is its client's alone: to anyone else it is not active.
@@ -162,7 +159,7 @@ async fn api_key(
     tenant: &Tenant,
     token: &str,
 ) -> Result<Option<Map<String, Value>>, ServiceError> {
-    let Some(key) = api_keys::inspect(state, tenant.id, token).await? else {
+    let Some(key) = state.api_keys().inspect(tenant.id, token).await? else {
         return Ok(None);
     };
     let mut members = Map::new();
@@ -192,7 +189,10 @@ async fn jwt_response(
     body: Map<String, Value>,
 ) -> Result<HttpResponse, OAuthError> {
     // RFC 9701 §6: introspection_signed_response_alg defaults to RS256.
-    let set = keys::signing_set(state, tenant.id, SigningAlg::Rs256).await?;
+    let set = state
+        .keys()
+        .signing_set(tenant.id, SigningAlg::Rs256)
+        .await?;
     let signer = set
         .signer(SigningAlg::Rs256)
         .ok_or_else(|| ServiceError::Internal("tenant has no active RS256 key".into()))?;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::cache::CacheKey;
 use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
+use crate::config::{OAuthSettings, Settings};
 use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, RegistrationError, ServiceError};
 use crate::http::CurrentTenant;
@@ -58,9 +59,9 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn rules(state: &AppState) -> ValidationRules {
+fn rules(settings: &OAuthSettings) -> ValidationRules {
     ValidationRules {
-        allow_http_jwks_uri: state.settings.oauth.allow_http_jwks_uri,
+        allow_http_jwks_uri: settings.allow_http_jwks_uri,
     }
 }
 
@@ -170,7 +171,7 @@ fn apply_software_statement(
 
 /// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response.
 fn client_information(
-    state: &AppState,
+    settings: &Settings,
     tenant: &Tenant,
     client: &Client,
     issued: &IssuedCredentials,
@@ -197,7 +198,7 @@ fn client_information(
     if client.dynamic {
         body.insert(
             "registration_client_uri".into(),
-            crate::urls::TenantUrls::new(&state.settings, &tenant.slug)
+            crate::urls::TenantUrls::new(settings, &tenant.slug)
                 .registration_client(&client.client_id)
                 .into(),
         );
@@ -322,24 +323,27 @@ pub async fn register(
     let statement = map.get("software_statement").cloned();
     let map = apply_software_statement(&tenant, map, state.clock.now())?;
     let request = parse_metadata(map)?;
-    let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    let metadata = request
+        .validate(rules(&state.settings.oauth))
+        .map_err(metadata_error)?;
     check_scope(&tenant, &metadata)?;
     check_keys(&metadata)?;
     // One unit of work: the token's use is spent and the client stored together, so a
     // failure leaves the token unspent and a spent token always bought a client.
-    let (client, issued) = clients::create_spending(
-        &state,
-        &tenant,
-        NewClient {
-            metadata,
-            policy: ClientPolicy::default(),
-            dynamic: true,
-        },
-        token.map(|t| sha256(t.as_bytes())),
-    )
-    .await?
-    .ok_or_else(|| invalid_token("the initial access token is invalid, expired or used up"))?;
-    let mut body = client_information(&state, &tenant, &client, &issued);
+    let (client, issued) = state
+        .clients()
+        .create_spending(
+            &tenant,
+            NewClient {
+                metadata,
+                policy: ClientPolicy::default(),
+                dynamic: true,
+            },
+            token.map(|t| sha256(t.as_bytes())),
+        )
+        .await?
+        .ok_or_else(|| invalid_token("the initial access token is invalid, expired or used up"))?;
+    let mut body = client_information(&state.settings, &tenant, &client, &issued);
     // RFC 7591 §3.2.1: the software statement comes back as sent.
     if let (Some(statement), Value::Object(map)) = (statement, &mut body) {
         map.insert("software_statement".into(), statement);
@@ -393,7 +397,7 @@ pub async fn read(
     };
     Ok(respond(
         StatusCode::OK,
-        client_information(&state, &tenant, &client, &presented),
+        client_information(&state.settings, &tenant, &client, &presented),
     ))
 }
 
@@ -436,26 +440,29 @@ pub async fn update(
             return Err(RegistrationError::InvalidRequest.because("client_secret does not match"));
         }
     }
-    let metadata = request.validate(rules(&state)).map_err(metadata_error)?;
+    let metadata = request
+        .validate(rules(&state.settings.oauth))
+        .map_err(metadata_error)?;
     check_scope(&tenant, &metadata)?;
     check_keys(&metadata)?;
-    let (client, issued) = clients::update(
-        &state,
-        tenant.id,
-        &client.client_id,
-        ClientUpdate {
-            metadata: Some(metadata),
-            rotate_registration_token: true,
-            // The version the registration token was checked against: two PUTs with one
-            // token cannot both win.
-            expected_updated_at: Some(client.updated_at),
-            ..ClientUpdate::default()
-        },
-    )
-    .await?;
+    let (client, issued) = state
+        .clients()
+        .update(
+            tenant.id,
+            &client.client_id,
+            ClientUpdate {
+                metadata: Some(metadata),
+                rotate_registration_token: true,
+                // The version the registration token was checked against: two PUTs with one
+                // token cannot both win.
+                expected_updated_at: Some(client.updated_at),
+                ..ClientUpdate::default()
+            },
+        )
+        .await?;
     Ok(respond(
         StatusCode::OK,
-        client_information(&state, &tenant, &client, &issued),
+        client_information(&state.settings, &tenant, &client, &issued),
     ))
 }
 
@@ -467,7 +474,7 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OAuthError> {
     let client = managed(&state, &tenant, &req, &path.1).await?;
-    match clients::delete(&state, tenant.id, &client.client_id).await {
+    match state.clients().delete(tenant.id, &client.client_id).await {
         Ok(()) | Err(ServiceError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }

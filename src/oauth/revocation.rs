@@ -12,10 +12,6 @@ use crate::model::Tenant;
 use crate::model::api_key::split_raw_key;
 use crate::model::client::ClientId;
 use crate::model::token::TokenTypeHint;
-use crate::oauth::access_token;
-use crate::oauth::api_keys;
-use crate::oauth::client_auth;
-use crate::oauth::grants::refresh_token;
 use crate::oauth::requests::TokenReference;
 
 /// `POST {issuer}/revoke`.
@@ -25,14 +21,15 @@ pub async fn revoke(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) = client_auth::form_request(
-        &state,
-        &tenant,
-        &req,
-        form.into_inner(),
-        crate::urls::Endpoint::Revoke,
-    )
-    .await?;
+    let (params, auth) = state
+        .client_auth()
+        .form_request(
+            &tenant,
+            &req,
+            form.into_inner(),
+            crate::urls::Endpoint::Revoke,
+        )
+        .await?;
     let request = TokenReference::parse(&params)?;
     let owned = revoke_any(&state, &tenant, &request, &auth.client.client_id).await?;
     if owned == Some(false) {
@@ -56,17 +53,23 @@ async fn revoke_any(
 ) -> Result<Option<bool>, ServiceError> {
     let token = request.token.as_str();
     if split_raw_key(token).is_some() {
-        return api_keys::revoke_presented(state, tenant.id, token, client).await;
+        return state
+            .api_keys()
+            .revoke_presented(tenant.id, token, client)
+            .await;
     }
     let refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
     for refresh in [refresh_first, !refresh_first] {
         let outcome = if refresh {
-            refresh_token::revoke(state, tenant, token, client).await?
+            state.refresh_tokens().revoke(tenant, token, client).await?
         } else {
-            match access_token::inspect(state, tenant, token).await? {
-                Some(active) => {
-                    Some(access_token::revoke(state, tenant, &active, token, client).await?)
-                }
+            match state.access_tokens().inspect(tenant, token).await? {
+                Some(active) => Some(
+                    state
+                        .access_tokens()
+                        .revoke(tenant, &active, token, client)
+                        .await?,
+                ),
                 None => None,
             }
         };

@@ -6,13 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::error::{OAuthError, TokenError};
 use crate::http::CurrentTenant;
 use crate::model::Tenant;
 use crate::model::client::{Client, GrantType, check_resource};
 use crate::model::token::{Scope, TokenType};
 use crate::oauth::access_token::Issued;
-use crate::oauth::client_auth;
 use crate::oauth::grants;
 use crate::oauth::requests::TokenRequest;
 
@@ -59,14 +59,15 @@ pub async fn token(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (params, auth) = client_auth::form_request(
-        &state,
-        &tenant,
-        &req,
-        form.into_inner(),
-        crate::urls::Endpoint::Token,
-    )
-    .await?;
+    let (params, auth) = state
+        .client_auth()
+        .form_request(
+            &tenant,
+            &req,
+            form.into_inner(),
+            crate::urls::Endpoint::Token,
+        )
+        .await?;
     let raw = params.required("grant_type")?;
     let grant: GrantType = raw
         .parse()
@@ -84,17 +85,27 @@ pub async fn token(
     let client = &auth.client;
     let response = match TokenRequest::parse(grant, &params)? {
         TokenRequest::ClientCredentials { scope, resources } => {
-            grants::client_credentials::grant(&state, &tenant, client, scope, &resources).await?
+            grants::client_credentials::grant(
+                &state.access_tokens(),
+                &tenant,
+                client,
+                scope,
+                &resources,
+            )
+            .await?
         }
         TokenRequest::TokenExchange(request) => {
-            grants::token_exchange::grant(&state, &tenant, client, &request).await?
+            grants::token_exchange::grant(&state.refresh_tokens(), &tenant, client, &request)
+                .await?
         }
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
             resources,
         } => {
-            grants::refresh_token::grant(&state, &tenant, client, &refresh_token, scope, &resources)
+            state
+                .refresh_tokens()
+                .grant(&tenant, client, &refresh_token, scope, &resources)
                 .await?
         }
     };
@@ -132,7 +143,7 @@ pub fn granted_scope(requested: Option<Scope>, allowed: &Scope) -> Result<Scope,
 /// logical audiences (RFC 8693 §2.1), each one the client may address; without any, the
 /// client's configured resources, or the issuer itself.
 pub fn audience(
-    state: &AppState,
+    settings: &Settings,
     tenant: &Tenant,
     client: &Client,
     resources: &[String],
@@ -155,7 +166,7 @@ pub fn audience(
     }
     if out.is_empty() {
         out = if client.policy.resources.is_empty() {
-            vec![state.settings.issuer(&tenant.slug)]
+            vec![settings.issuer(&tenant.slug)]
         } else {
             client.policy.resources.clone()
         };

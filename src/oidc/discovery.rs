@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::error::OAuthError;
 use crate::http::CurrentTenant;
 use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, GrantType, HMAC_ALGS};
@@ -55,8 +56,8 @@ fn signing_algs() -> Vec<&'static str> {
 }
 
 impl ProviderMetadata {
-    pub fn for_tenant(state: &AppState, tenant: &Tenant) -> ProviderMetadata {
-        let urls = TenantUrls::new(&state.settings, &tenant.slug);
+    pub fn for_tenant(settings: &Settings, tenant: &Tenant) -> ProviderMetadata {
+        let urls = TenantUrls::new(settings, &tenant.slug);
         ProviderMetadata {
             jwks_uri: urls.endpoint(Endpoint::Jwks),
             response_types_supported: Vec::new(),
@@ -98,7 +99,10 @@ pub async fn openid_configuration(
     state: web::Data<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<HttpResponse, OAuthError> {
-    Ok(respond(ProviderMetadata::for_tenant(&state, &tenant)))
+    Ok(respond(ProviderMetadata::for_tenant(
+        &state.settings,
+        &tenant,
+    )))
 }
 
 /// `GET /.well-known/oauth-authorization-server/t/{tenant}` (RFC 8414 §3: the well-known
@@ -107,5 +111,51 @@ pub async fn oauth_authorization_server(
     state: web::Data<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<HttpResponse, OAuthError> {
-    Ok(respond(ProviderMetadata::for_tenant(&state, &tenant)))
+    Ok(respond(ProviderMetadata::for_tenant(
+        &state.settings,
+        &tenant,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{TenantId, TenantSettings, TenantSlug};
+
+    #[test]
+    fn every_endpoint_is_under_the_tenants_issuer_and_both_ed25519_names_are_advertised() {
+        let mut settings = Settings::default();
+        settings.server.public_url = "https://id.example/".into();
+        let tenant = Tenant {
+            id: TenantId::for_tests(7),
+            slug: TenantSlug::parse("acme").unwrap(),
+            display_name: "Acme".into(),
+            created_at: 0,
+            settings: TenantSettings::default(),
+        };
+        let metadata = ProviderMetadata::for_tenant(&settings, &tenant);
+        assert_eq!(metadata.issuer, "https://id.example/t/acme");
+        for (url, path) in [
+            (&metadata.jwks_uri, "jwks"),
+            (&metadata.token_endpoint, "token"),
+            (&metadata.registration_endpoint, "register"),
+            (&metadata.introspection_endpoint, "introspect"),
+            (&metadata.revocation_endpoint, "revoke"),
+        ] {
+            assert_eq!(*url, format!("https://id.example/t/acme/{path}"));
+        }
+        for alg in ["EdDSA", "Ed25519"] {
+            assert!(
+                metadata
+                    .token_endpoint_auth_signing_alg_values_supported
+                    .contains(&alg)
+            );
+        }
+        // RFC 7662 §2.1: introspection is for confidential clients.
+        assert!(
+            !metadata
+                .introspection_endpoint_auth_methods_supported
+                .contains(&AuthMethod::None)
+        );
+    }
 }

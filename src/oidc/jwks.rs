@@ -8,14 +8,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::CurrentTenant;
-use crate::keys;
 
 pub async fn jwks(
     req: HttpRequest,
     state: web::Data<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<HttpResponse, OAuthError> {
-    let set = keys::key_set(&state, tenant.id).await?;
+    let set = state.keys().key_set(tenant.id).await?;
     // Verifiers may cache the set this long; keys.jwks_max_age_secs is validated to be shorter
     // than the rotation interval, so a next key is always seen before it signs.
     let cache_control = format!("public, max-age={}", state.settings.keys.jwks_max_age_secs);

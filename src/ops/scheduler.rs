@@ -24,13 +24,13 @@ pub struct Maintenance {
 
 /// One maintenance pass.
 pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
-    let (rotated, purged_tenants) = crate::keys::rotate_due(state).await?;
+    let (rotated, purged_tenants) = state.keys().rotate_due().await?;
     let now = state.clock.now();
     // Tokens are kept past expiry for the longest access token lifetime, so a revoked JWT's
     // jti outlives every copy of it.
     let grace = i64::try_from(state.settings.oauth.max_access_token_ttl_secs).unwrap_or(i64::MAX);
     let purged_tokens = state.store.purge_expired_tokens(now, grace).await?;
-    let purged_clients = crate::clients::purge_unused(state).await?;
+    let purged_clients = state.clients().purge_unused().await?;
     Ok(Maintenance {
         rotated,
         purged_tenants,

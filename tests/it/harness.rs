@@ -339,7 +339,7 @@ impl TestApp {
         let clock = Clock::mock(time::OffsetDateTime::now_utc().unix_timestamp());
         let mut state = AppState::prepare(settings, clock).await.expect("app state");
         if let Some(cache) = cache {
-            state.cache = cache;
+            state = state.with_cache(cache);
             state.follow_invalidations().await.expect("listen");
         }
         let server = http_server(state.clone(), listener).expect("server");
@@ -383,13 +383,18 @@ impl TestApp {
 
     /// Creates a tenant through the service layer.
     pub async fn tenant(&self, slug: &str) -> Tenant {
-        latchkey::tenants::create(&self.state, &TenantSlug::parse(slug).expect("slug"), None)
+        self.state
+            .tenants()
+            .create(&TenantSlug::parse(slug).expect("slug"), None)
             .await
             .expect("create tenant")
     }
 
     pub async fn default_tenant(&self) -> Tenant {
-        (*latchkey::tenants::get(&self.state, &TenantSlug::default_tenant())
+        (*self
+            .state
+            .tenants()
+            .get(&TenantSlug::default_tenant())
             .await
             .expect("default tenant"))
         .clone()

@@ -22,7 +22,7 @@ backends!(
 async fn rotation_waits_until_verifiers_can_know_the_next_key(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
-    let refused = latchkey::keys::rotate(&app.state, t.id, &[], false).await;
+    let refused = app.state.keys().rotate(t.id, &[], false).await;
     assert!(
         matches!(refused, Err(latchkey::error::ServiceError::Conflict(_))),
         "{refused:?}"
@@ -31,14 +31,12 @@ async fn rotation_waits_until_verifiers_can_know_the_next_key(backend: Backend) 
     app.state
         .clock
         .advance((settings.keys.jwks_max_age_secs + settings.cache.hot_ttl_secs) as i64);
-    let done = latchkey::keys::rotate(
-        &app.state,
-        t.id,
-        &[SigningAlg::Es256, SigningAlg::Es256],
-        false,
-    )
-    .await
-    .unwrap();
+    let done = app
+        .state
+        .keys()
+        .rotate(t.id, &[SigningAlg::Es256, SigningAlg::Es256], false)
+        .await
+        .unwrap();
     assert_eq!(done.len(), 1, "an algorithm named twice rotates once");
 }
 
@@ -46,9 +44,7 @@ async fn rotation_promotes_the_published_next_key(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
     let before = kids(&app.get_json("/t/default/jwks").await);
-    let rotations = latchkey::keys::rotate(&app.state, t.id, &[], true)
-        .await
-        .unwrap();
+    let rotations = app.state.keys().rotate(t.id, &[], true).await.unwrap();
     assert_eq!(rotations.len(), 3);
     let after = kids(&app.get_json("/t/default/jwks").await);
     for r in &rotations {
@@ -64,13 +60,16 @@ async fn rotation_promotes_the_published_next_key(backend: Backend) {
         assert!(after.contains(&r.next), "new next key must be published");
     }
     assert_eq!(after.len(), 9);
-    let keys = latchkey::keys::list(&app.state, t.id).await.unwrap();
+    let keys = app.state.keys().list(t.id).await.unwrap();
     let retention = app.state.settings.keys.retention_secs as i64;
     for k in keys.iter().filter(|k| k.state == KeyState::Retired) {
         assert_eq!(k.expires_at, Some(k.retired_at.unwrap() + retention));
     }
     // Only some algorithms.
-    let only = latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Rs256], true)
+    let only = app
+        .state
+        .keys()
+        .rotate(t.id, &[SigningAlg::Rs256], true)
         .await
         .unwrap();
     assert_eq!(only.len(), 1);
@@ -85,7 +84,10 @@ async fn scheduled_rotation_and_purge_follow_the_clock(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(report.rotated, 0, "fresh keys are not due");
-    let first_active: HashSet<String> = latchkey::keys::list(&app.state, t.id)
+    let first_active: HashSet<String> = app
+        .state
+        .keys()
+        .list(t.id)
         .await
         .unwrap()
         .into_iter()
@@ -130,13 +132,14 @@ async fn scheduled_rotation_and_purge_follow_the_clock(backend: Backend) {
 async fn concurrent_rotations_rotate_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
+    let keys = app.state.keys();
     let (a, b) = tokio::join!(
-        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256], true),
-        latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::Es256], true),
+        keys.rotate(t.id, &[SigningAlg::Es256], true),
+        keys.rotate(t.id, &[SigningAlg::Es256], true),
     );
     let ok = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
     assert!(ok >= 1);
-    let keys = latchkey::keys::list(&app.state, t.id).await.unwrap();
+    let keys = app.state.keys().list(t.id).await.unwrap();
     let es: Vec<_> = keys.iter().filter(|k| k.alg == SigningAlg::Es256).collect();
     assert_eq!(es.iter().filter(|k| k.state == KeyState::Active).count(), 1);
     assert_eq!(es.iter().filter(|k| k.state == KeyState::Next).count(), 1);
@@ -150,7 +153,7 @@ async fn concurrent_rotations_rotate_once(backend: Backend) {
 async fn active_keys_sign_tokens_the_jwks_verifies(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
-    let set = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    let set = app.state.keys().key_set(t.id).await.unwrap();
     let jwks = app.get_json("/t/default/jwks").await;
     for alg in SigningAlg::ALL {
         let signer = set.signer(*alg).expect("an active signer per algorithm");
@@ -195,16 +198,17 @@ async fn sealed_keys_are_bound_to_their_master_key(backend: Backend) {
 async fn missing_keys_are_repaired(backend: Backend) {
     let app = TestApp::start(backend).await;
     let t = app.default_tenant().await;
-    let next = latchkey::keys::list(&app.state, t.id)
+    let next = app
+        .state
+        .keys()
+        .list(t.id)
         .await
         .unwrap()
         .into_iter()
         .find(|k| k.state == KeyState::Next && k.alg == SigningAlg::EdDsa)
         .unwrap();
-    latchkey::keys::delete(&app.state, t.id, &next.kid)
-        .await
-        .unwrap();
-    let set = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    app.state.keys().delete(t.id, &next.kid).await.unwrap();
+    let set = app.state.keys().key_set(t.id).await.unwrap();
     assert_eq!(set.keys.len(), 6, "a new next key replaced the deleted one");
     assert!(set.keys.iter().all(|k| k.kid != next.kid));
     let active = set
@@ -215,9 +219,7 @@ async fn missing_keys_are_repaired(backend: Backend) {
         .kid
         .clone();
     assert!(
-        latchkey::keys::delete(&app.state, t.id, &active)
-            .await
-            .is_err(),
+        app.state.keys().delete(t.id, &active).await.is_err(),
         "the active key cannot be deleted"
     );
 }
@@ -274,7 +276,7 @@ async fn key_sets_are_public_until_they_sign_and_revalidated_cheaply(backend: Ba
     let app = TestApp::start_on(data, |s| s.cache.hot_ttl_secs = 1).await;
     let t = app.default_tenant().await;
     assert_eq!(app.get("/t/default/jwks").await.status(), 200);
-    let first = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    let first = app.state.keys().key_set(t.id).await.unwrap();
     assert_eq!(
         first.loaded_signers(),
         0,
@@ -285,12 +287,14 @@ async fn key_sets_are_public_until_they_sign_and_revalidated_cheaply(backend: Ba
     assert_eq!(first.loaded_signers(), 1, "the ES256 key, on first use");
     // Past the hot TTL, an unchanged set is revalidated and kept (its loaded signer too).
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let again = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    let again = app.state.keys().key_set(t.id).await.unwrap();
     assert!(std::sync::Arc::ptr_eq(&first, &again), "kept, not reloaded");
     // A change is seen.
-    latchkey::keys::rotate(&app.state, t.id, &[SigningAlg::EdDsa], true)
+    app.state
+        .keys()
+        .rotate(t.id, &[SigningAlg::EdDsa], true)
         .await
         .unwrap();
-    let rotated = latchkey::keys::key_set(&app.state, t.id).await.unwrap();
+    let rotated = app.state.keys().key_set(t.id).await.unwrap();
     assert!(!std::sync::Arc::ptr_eq(&first, &rotated));
 }

@@ -142,9 +142,7 @@ async fn jwks_supports_conditional_requests(backend: Backend) {
         .unwrap();
     assert_eq!(weak.status(), 304, "If-None-Match compares weakly");
     let t = app.default_tenant().await;
-    latchkey::keys::rotate(&app.state, t.id, &[], true)
-        .await
-        .unwrap();
+    app.state.keys().rotate(t.id, &[], true).await.unwrap();
     let changed = app
         .client
         .get(app.url("/t/default/jwks"))

@@ -165,5 +165,5 @@ async fn readiness_becomes(app: &TestApp, code: u16) -> bool {
 }
 
 fn latchkey_hot_clear(app: &TestApp) {
-    app.state.hot.clear();
+    latchkey::cache::Invalidated::clear(&*app.state.hot);
 }

@@ -125,9 +125,7 @@ async fn replicas_sharing_a_cache_see_each_others_changes(kind: CacheKind) {
     let b = TestApp::start_with(data.clone(), settings, shared).await;
     let before = kids(&b.client, &b.url("/t/default/jwks")).await;
     let t = a.default_tenant().await;
-    let rotations = latchkey::keys::rotate(&a.state, t.id, &[], true)
-        .await
-        .unwrap();
+    let rotations = a.state.keys().rotate(t.id, &[], true).await.unwrap();
     let url = b.url("/t/default/jwks");
     let ok = eventually(Duration::from_secs(10), || {
         let (client, url, rotations) = (b.client.clone(), url.clone(), rotations.clone());

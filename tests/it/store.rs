@@ -68,7 +68,9 @@ async fn keys_of_one_tenant_are_invisible_to_another(backend: Backend) {
     assert_eq!(store.signing_keys(a.id).await.unwrap(), a_keys);
     // The service and HTTP layers go through the same store.
     assert!(
-        latchkey::keys::delete(&app.state, b.id, &a_next.key.kid)
+        app.state
+            .keys()
+            .delete(b.id, &a_next.key.kid)
             .await
             .is_err()
     );
@@ -114,8 +116,11 @@ async fn b_keys_new_next(
 async fn tenant_slugs_are_unique(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.tenant("acme").await;
-    let again =
-        latchkey::tenants::create(&app.state, &TenantSlug::parse("acme").unwrap(), None).await;
+    let again = app
+        .state
+        .tenants()
+        .create(&TenantSlug::parse("acme").unwrap(), None)
+        .await;
     assert!(
         matches!(again, Err(latchkey::error::ServiceError::Conflict(_))),
         "{again:?}"

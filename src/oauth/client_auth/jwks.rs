@@ -9,7 +9,6 @@ use std::time::Duration;
 use actix_web::http::header;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::cache::{HotMap, Invalidated, Invalidation, SingleFlight};
 use crate::clients;
 use crate::error::OAuthError;
@@ -17,8 +16,8 @@ use crate::jose::jwt;
 use crate::model::TenantId;
 use crate::model::client::{Client, ClientId};
 
-use super::Failure;
 use super::ssrf::is_public;
+use super::{ClientAuth, Failure};
 
 /// Largest `jwks_uri` document accepted.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -66,106 +65,100 @@ impl Invalidated for JwksCache {
     }
 }
 
-/// The client's public keys: registered by value, or fetched from its `jwks_uri` (cached).
-pub(super) async fn client_jwks(
-    state: &AppState,
-    tenant: TenantId,
-    fail: Failure<'_>,
-    client: &Client,
-    refresh: bool,
-) -> Result<Arc<Value>, OAuthError> {
-    if let Some(jwks) = &client.metadata.jwks {
-        return Ok(Arc::new(jwks.clone()));
-    }
-    let Some(uri) = &client.metadata.jwks_uri else {
-        return Err(fail.reject("client has no keys"));
-    };
-    let key = (tenant, client.client_id.clone());
-    // One fetch per client at a time (single flight): a burst of assertions after a key
-    // rotation, or a cold start, costs the client's server one request, not one each.
-    let mut flight = None;
-    loop {
-        let cached = state.hot.jwks.documents.get(&key);
-        // A refetch after a failed verification, or a fetch after a failed fetch, happens at
-        // most once a minute per client: bad assertions cannot make us hammer anyone's server.
-        let recently = state.hot.jwks.refetched.get(&key).is_some();
-        match cached {
-            Some(hit) if !refresh || recently => return Ok(hit),
-            None if recently => {
-                return Err(fail.reject("the client's jwks_uri could not be fetched"));
+impl ClientAuth<'_> {
+    /// The client's public keys: registered by value, or fetched from its `jwks_uri` (cached).
+    pub(super) async fn client_jwks(
+        &self,
+        tenant: TenantId,
+        fail: Failure<'_>,
+        client: &Client,
+        refresh: bool,
+    ) -> Result<Arc<Value>, OAuthError> {
+        if let Some(jwks) = &client.metadata.jwks {
+            return Ok(Arc::new(jwks.clone()));
+        }
+        let Some(uri) = &client.metadata.jwks_uri else {
+            return Err(fail.reject("client has no keys"));
+        };
+        let key = (tenant, client.client_id.clone());
+        // One fetch per client at a time (single flight): a burst of assertions after a key
+        // rotation, or a cold start, costs the client's server one request, not one each.
+        let mut flight = None;
+        loop {
+            let cached = self.jwks.documents.get(&key);
+            // A refetch after a failed verification, or a fetch after a failed fetch, happens at
+            // most once a minute per client: bad assertions cannot make us hammer anyone's server.
+            let recently = self.jwks.refetched.get(&key).is_some();
+            match cached {
+                Some(hit) if !refresh || recently => return Ok(hit),
+                None if recently => {
+                    return Err(fail.reject("the client's jwks_uri could not be fetched"));
+                }
+                _ => {}
             }
-            _ => {}
+            if flight.is_some() {
+                break;
+            }
+            // Whoever held the flight before us may have done our fetch: look again.
+            flight = Some(self.jwks.fetches.enter(&key).await);
         }
-        if flight.is_some() {
-            break;
+        if self.jwks.documents.get(&key).is_some() {
+            let generation = self.jwks.refetched.generation();
+            self.jwks.refetched.insert_if(generation, key.clone(), ());
         }
-        // Whoever held the flight before us may have done our fetch: look again.
-        flight = Some(state.hot.jwks.fetches.enter(&key).await);
+        let generation = self.jwks.documents.generation();
+        let fetched = self.fetch_jwks(uri).await.map_err(|e| {
+            let generation = self.jwks.refetched.generation();
+            self.jwks.refetched
+                .insert_if(generation, key.clone(), ());
+            tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
+            fail.reject("the client's jwks_uri could not be fetched")
+        })?;
+        let fetched = Arc::new(fetched);
+        self.jwks
+            .documents
+            .insert_if(generation, key, fetched.clone());
+        Ok(fetched)
     }
-    if state.hot.jwks.documents.get(&key).is_some() {
-        let generation = state.hot.jwks.refetched.generation();
-        state
-            .hot
-            .jwks
-            .refetched
-            .insert_if(generation, key.clone(), ());
-    }
-    let generation = state.hot.jwks.documents.generation();
-    let fetched = fetch_jwks(state, uri).await.map_err(|e| {
-        let generation = state.hot.jwks.refetched.generation();
-        state
-            .hot
-            .jwks.refetched
-            .insert_if(generation, key.clone(), ());
-        tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, error = %e, "jwks_uri fetch failed");
-        fail.reject("the client's jwks_uri could not be fetched")
-    })?;
-    let fetched = Arc::new(fetched);
-    state
-        .hot
-        .jwks
-        .documents
-        .insert_if(generation, key, fetched.clone());
-    Ok(fetched)
-}
 
-async fn fetch_jwks(state: &AppState, uri: &str) -> Result<Value, String> {
-    // Host names are checked by the resolver; IP literals never reach it.
-    let url = url::Url::parse(uri).map_err(|e| e.to_string())?;
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-        _ => None,
-    };
-    if let Some(ip) = literal
-        && !state.settings.oauth.allow_private_jwks_uri
-        && !is_public(ip)
-    {
-        return Err(format!("{ip} is not a public address"));
-    }
-    let mut response = state
-        .http
-        .get(uri)
-        .header(
-            header::ACCEPT.as_str(),
-            "application/jwk-set+json, application/json",
-        )
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("status {}", response.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err("document too large".into());
+    async fn fetch_jwks(&self, uri: &str) -> Result<Value, String> {
+        // Host names are checked by the resolver; IP literals never reach it.
+        let url = url::Url::parse(uri).map_err(|e| e.to_string())?;
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.settings.oauth.allow_private_jwks_uri
+            && !is_public(ip)
+        {
+            return Err(format!("{ip} is not a public address"));
         }
-        body.extend_from_slice(&chunk);
+        let mut response = self
+            .http
+            .get(uri)
+            .header(
+                header::ACCEPT.as_str(),
+                "application/jwk-set+json, application/json",
+            )
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err("document too large".into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        // The same rules as keys registered by value: 1-20 public keys.
+        crate::model::client::check_jwks(&value).map_err(|e| e.description)?;
+        jwt::check_public_keys(&value).map_err(|e| e.to_string())?;
+        Ok(value)
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    // The same rules as keys registered by value: 1-20 public keys.
-    crate::model::client::check_jwks(&value).map_err(|e| e.description)?;
-    jwt::check_public_keys(&value).map_err(|e| e.to_string())?;
-    Ok(value)
 }

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use crate::clock::Clock;
+use crate::config::{OAuthSettings, Settings};
 use crate::crypto::sha256;
 use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::model::Tenant;
@@ -11,8 +12,10 @@ use crate::model::client::{Client, ClientId};
 use crate::model::token::{
     NewRefreshToken, RefreshTokenState, Rotation, Scope, StoredRefreshToken,
 };
-use crate::oauth::access_token::{self, TokenSpec};
+use crate::oauth::access_token::{AccessTokens, TokenSpec};
 use crate::oauth::token::{TokenResponse, granted_scope, scope_ceiling};
+use crate::rng::Rng;
+use crate::store::Store;
 
 /// What a refresh token grants again: stored with it, copied into each token refreshed from it.
 #[derive(Debug, Clone)]
@@ -67,196 +70,282 @@ impl RefreshGrant {
     }
 }
 
+/// The refresh token service: what it works with, borrowed from the application state.
+#[derive(Clone, Copy)]
+pub struct RefreshTokens<'a> {
+    pub store: &'a Store,
+    /// Refreshing issues access tokens.
+    pub access: AccessTokens<'a>,
+    pub settings: &'a Settings,
+    pub clock: &'a Clock,
+    pub rng: &'a Rng,
+}
+
 /// The refresh token lifetime for `client`.
-pub fn ttl(state: &AppState, client: &Client) -> u64 {
+pub fn ttl(settings: &OAuthSettings, client: &Client) -> u64 {
     client
         .policy
         .refresh_token_ttl_secs
-        .unwrap_or(state.settings.oauth.refresh_token_ttl_secs)
+        .unwrap_or(settings.refresh_token_ttl_secs)
 }
 
-/// A new refresh token for `grant`, expiring at the first of its own lifetime, `end` (its
-/// family's) and the grant's own ceiling: a rotated token never outlives its family or the
-/// subject it was exchanged from.
-fn mint(
-    state: &AppState,
-    client: &Client,
-    grant: &RefreshGrant,
-    end: i64,
-) -> (IssuedRefresh, NewRefreshToken) {
-    let token = state.rng.token::<32>();
-    let now = state.clock.now();
-    let own = now.saturating_add(i64::try_from(ttl(state, client)).unwrap_or(i64::MAX));
-    let expires_at = own.min(end).min(grant.until.unwrap_or(i64::MAX));
-    let new = NewRefreshToken {
-        token_hash: sha256(token.as_bytes()),
-        client_id: client.client_id.clone(),
-        claims: grant.to_claims(),
-        expires_at,
-        created_at: now,
-    };
-    (IssuedRefresh { token, expires_at }, new)
-}
+impl RefreshTokens<'_> {
+    /// A new refresh token for `grant`, expiring at the first of its own lifetime, `end` (its
+    /// family's) and the grant's own ceiling: a rotated token never outlives its family or the
+    /// subject it was exchanged from.
+    fn mint(
+        &self,
+        client: &Client,
+        grant: &RefreshGrant,
+        end: i64,
+    ) -> (IssuedRefresh, NewRefreshToken) {
+        let token = self.rng.token::<32>();
+        let now = self.clock.now();
+        let own = now
+            .saturating_add(i64::try_from(ttl(&self.settings.oauth, client)).unwrap_or(i64::MAX));
+        let expires_at = own.min(end).min(grant.until.unwrap_or(i64::MAX));
+        let new = NewRefreshToken {
+            token_hash: sha256(token.as_bytes()),
+            client_id: client.client_id.clone(),
+            claims: grant.to_claims(),
+            expires_at,
+            created_at: now,
+        };
+        (IssuedRefresh { token, expires_at }, new)
+    }
 
-/// Issues the first token of a new family, which ends after the client's refresh lifetime
-/// or at `end`, whichever is first. Returns the token and its family.
-pub async fn start_family(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    grant: &RefreshGrant,
-    end: Option<i64>,
-) -> Result<(IssuedRefresh, uuid::Uuid), ServiceError> {
-    let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
-    let family = uuid::Uuid::now_v7();
-    let family_end = new.expires_at;
-    state
-        .store
-        .start_refresh_family(tenant.id, family, family_end, new)
-        .await?;
-    Ok((token, family))
-}
+    /// Issues the first token of a new family, which ends after the client's refresh lifetime
+    /// or at `end`, whichever is first. Returns the token and its family.
+    pub async fn start_family(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        grant: &RefreshGrant,
+        end: Option<i64>,
+    ) -> Result<(IssuedRefresh, uuid::Uuid), ServiceError> {
+        let (token, new) = self.mint(client, grant, end.unwrap_or(i64::MAX));
+        let family = uuid::Uuid::now_v7();
+        let family_end = new.expires_at;
+        self.store
+            .start_refresh_family(tenant.id, family, family_end, new)
+            .await?;
+        Ok((token, family))
+    }
 
-/// Adds a token carrying `grant` to a live `family` (token exchange of an access token that
-/// came from it), expiring at the earlier of its lifetime and `end`. `None`: the family ended.
-pub async fn join_family(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    family: uuid::Uuid,
-    grant: &RefreshGrant,
-    end: Option<i64>,
-) -> Result<Option<IssuedRefresh>, ServiceError> {
-    let (token, new) = mint(state, client, grant, end.unwrap_or(i64::MAX));
-    Ok(
-        match state
+    /// Adds a token carrying `grant` to a live `family` (token exchange of an access token that
+    /// came from it), expiring at the earlier of its lifetime and `end`. `None`: the family ended.
+    pub async fn join_family(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        family: uuid::Uuid,
+        grant: &RefreshGrant,
+        end: Option<i64>,
+    ) -> Result<Option<IssuedRefresh>, ServiceError> {
+        let (token, new) = self.mint(client, grant, end.unwrap_or(i64::MAX));
+        Ok(
+            match self
+                .store
+                .join_refresh_family(tenant.id, family, new)
+                .await?
+            {
+                Rotation::Done => Some(token),
+                Rotation::Reused | Rotation::FamilyEnded => None,
+            },
+        )
+    }
+
+    /// Rotates `stored` into a new token of its family carrying `grant` (one unit of work, see
+    /// [`crate::store::Store::rotate_refresh_token`]). A reused token revokes the family.
+    /// `Ok(Err(why))`: refused, nothing issued.
+    pub async fn rotate(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        stored: &StoredRefreshToken,
+        grant: &RefreshGrant,
+    ) -> Result<Result<IssuedRefresh, &'static str>, ServiceError> {
+        let (token, new) = self.mint(client, grant, stored.family_expires_at);
+        let outcome = self
             .store
-            .join_refresh_family(tenant.id, family, new)
+            .rotate_refresh_token(tenant.id, stored.family_id, stored.id, new)
+            .await?;
+        Ok(match outcome {
+            Rotation::Done => Ok(token),
+            Rotation::Reused => {
+                self.reuse_detected(tenant, client, stored).await?;
+                Err("the refresh token is invalid")
+            }
+            Rotation::FamilyEnded => Err("the refresh token is invalid"),
+        })
+    }
+
+    /// The stored refresh token `token` of this tenant if it is live (valid, in a live family,
+    /// not expired).
+    pub async fn inspect(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+    ) -> Result<Option<StoredRefreshToken>, ServiceError> {
+        Ok(self
+            .lookup(tenant, token)
             .await?
-        {
-            Rotation::Done => Some(token),
-            Rotation::Reused | Rotation::FamilyEnded => None,
-        },
-    )
-}
+            .filter(|t| t.is_live(self.clock.now())))
+    }
 
-/// Rotates `stored` into a new token of its family carrying `grant` (one unit of work, see
-/// [`crate::store::Store::rotate_refresh_token`]). A reused token revokes the family.
-/// `Ok(Err(why))`: refused, nothing issued.
-pub async fn rotate(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    stored: &StoredRefreshToken,
-    grant: &RefreshGrant,
-) -> Result<Result<IssuedRefresh, &'static str>, ServiceError> {
-    let (token, new) = mint(state, client, grant, stored.family_expires_at);
-    let outcome = state
-        .store
-        .rotate_refresh_token(tenant.id, stored.family_id, stored.id, new)
-        .await?;
-    Ok(match outcome {
-        Rotation::Done => Ok(token),
-        Rotation::Reused => {
-            reuse_detected(state, tenant, client, stored).await?;
-            Err("the refresh token is invalid")
+    /// A refresh token presented by `client` outside the refresh grant (token exchange): live
+    /// and its own, or nothing. A consumed one is reuse, as at the token endpoint: the family is
+    /// revoked.
+    pub async fn presented(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        token: &str,
+    ) -> Result<Option<StoredRefreshToken>, ServiceError> {
+        let Some(stored) = self.lookup(tenant, token).await? else {
+            return Ok(None);
+        };
+        if stored.client_id != client.client_id {
+            return Ok(None);
         }
-        Rotation::FamilyEnded => Err("the refresh token is invalid"),
-    })
-}
-
-/// The stored refresh token `token` of this tenant if it is live (valid, in a live family,
-/// not expired).
-pub async fn inspect(
-    state: &AppState,
-    tenant: &Tenant,
-    token: &str,
-) -> Result<Option<StoredRefreshToken>, ServiceError> {
-    Ok(lookup(state, tenant, token)
-        .await?
-        .filter(|t| t.is_live(state.clock.now())))
-}
-
-/// A refresh token presented by `client` outside the refresh grant (token exchange): live
-/// and its own, or nothing. A consumed one is reuse, as at the token endpoint: the family is
-/// revoked.
-pub async fn presented(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    token: &str,
-) -> Result<Option<StoredRefreshToken>, ServiceError> {
-    let Some(stored) = lookup(state, tenant, token).await? else {
-        return Ok(None);
-    };
-    if stored.client_id != client.client_id {
-        return Ok(None);
+        if matches!(stored.state, RefreshTokenState::Consumed { .. }) {
+            self.reuse_detected(tenant, client, &stored).await?;
+            return Ok(None);
+        }
+        Ok(stored.is_live(self.clock.now()).then_some(stored))
     }
-    if matches!(stored.state, RefreshTokenState::Consumed { .. }) {
-        reuse_detected(state, tenant, client, &stored).await?;
-        return Ok(None);
-    }
-    Ok(stored.is_live(state.clock.now()).then_some(stored))
-}
 
-async fn lookup(
-    state: &AppState,
-    tenant: &Tenant,
-    token: &str,
-) -> Result<Option<StoredRefreshToken>, ServiceError> {
-    if token.len() > 512 {
-        return Ok(None);
+    async fn lookup(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+    ) -> Result<Option<StoredRefreshToken>, ServiceError> {
+        if token.len() > 512 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .refresh_token(tenant.id, sha256(token.as_bytes()))
+            .await?)
     }
-    Ok(state
-        .store
-        .refresh_token(tenant.id, sha256(token.as_bytes()))
-        .await?)
-}
 
-/// Revokes a refresh token of `client` and its family. `Ok(None)`: no such token;
-/// `Ok(Some(false))`: another client's.
-pub async fn revoke(
-    state: &AppState,
-    tenant: &Tenant,
-    token: &str,
-    client: &ClientId,
-) -> Result<Option<bool>, ServiceError> {
-    let Some(stored) = lookup(state, tenant, token).await? else {
-        return Ok(None);
-    };
-    if &stored.client_id != client {
-        return Ok(Some(false));
+    /// Revokes a refresh token of `client` and its family. `Ok(None)`: no such token;
+    /// `Ok(Some(false))`: another client's.
+    pub async fn revoke(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+        client: &ClientId,
+    ) -> Result<Option<bool>, ServiceError> {
+        let Some(stored) = self.lookup(tenant, token).await? else {
+            return Ok(None);
+        };
+        if &stored.client_id != client {
+            return Ok(Some(false));
+        }
+        self.store
+            .revoke_refresh_family(tenant.id, stored.family_id, self.clock.now())
+            .await?;
+        Ok(Some(true))
     }
-    state
-        .store
-        .revoke_refresh_family(tenant.id, stored.family_id, state.clock.now())
-        .await?;
-    Ok(Some(true))
+
+    /// A consumed token came back: it leaked, so its family is revoked.
+    async fn reuse_detected(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        stored: &StoredRefreshToken,
+    ) -> Result<(), ServiceError> {
+        let was_live = self
+            .store
+            .revoke_refresh_family(tenant.id, stored.family_id, self.clock.now())
+            .await?;
+        tracing::warn!(client_id = %client.client_id, was_live, "refresh token reused: family revoked");
+        Ok(())
+    }
+
+    /// `grant_type=refresh_token`.
+    pub async fn grant(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        raw: &str,
+        requested_scope: Option<Scope>,
+        resources: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
+        let Some(stored) = self.lookup(tenant, raw).await? else {
+            return Err(invalid_grant("the refresh token is invalid"));
+        };
+        // RFC 6749 §6: the token must have been issued to the authenticated client.
+        if stored.client_id != client.client_id {
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
+        let now = self.clock.now();
+        // The family's state, not only the row's: a token of a revoked family is dead however
+        // it was written.
+        if !stored.family_is_live(now) || stored.expires_at <= now {
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
+        match stored.state {
+            RefreshTokenState::Valid => {}
+            RefreshTokenState::Revoked { .. } => {
+                return Err(invalid_grant("the refresh token is invalid"));
+            }
+            RefreshTokenState::Consumed { .. } => {
+                self.reuse_detected(tenant, client, &stored).await?;
+                return Err(invalid_grant("the refresh token is invalid"));
+            }
+        }
+        // The request is checked before the token is spent, so a malformed request does not burn
+        // the grant and make the client's retry look like reuse.
+        let original = RefreshGrant::from_claims(&stored.claims)
+            .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
+        // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
+        // the client may be granted now.
+        let allowed = original.scope.intersection(&scope_ceiling(client));
+        let scope = granted_scope(requested_scope, &allowed)?;
+        let audience = narrowed_audience(
+            resources,
+            &original.audience,
+            &current_audiences(self.settings, tenant, client),
+        )?;
+        let base = TokenSpec::for_client(
+            &self.settings.oauth,
+            tenant,
+            client,
+            original.sub.clone(),
+            scope.clone(),
+            audience,
+        );
+        let spec = TokenSpec {
+            act: original.act.clone(),
+            family: Some(stored.family_id),
+            // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
+            not_after: original.until,
+            ..base
+        };
+        // The access token first: if the rotation then loses a race, it is never handed out,
+        // and it names a family that reuse detection has revoked.
+        let issued = self.access.issue(tenant, &spec).await?;
+        let refresh_token = self
+            .rotate(tenant, client, &stored, &original)
+            .await?
+            .map_err(invalid_grant)?;
+        Ok(TokenResponse {
+            refresh_token: Some(refresh_token.token),
+            ..TokenResponse::bearer(issued, &scope)
+        })
+    }
 }
 
 fn invalid_grant(why: &str) -> OAuthError {
     TokenError::InvalidGrant.because(why)
 }
 
-/// A consumed token came back: it leaked, so its family is revoked.
-async fn reuse_detected(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    stored: &StoredRefreshToken,
-) -> Result<(), ServiceError> {
-    let was_live = state
-        .store
-        .revoke_refresh_family(tenant.id, stored.family_id, state.clock.now())
-        .await?;
-    tracing::warn!(client_id = %client.client_id, was_live, "refresh token reused: family revoked");
-    Ok(())
-}
-
 /// The audiences `client` may address now: its configured resources, or the issuer.
-pub fn current_audiences(state: &AppState, tenant: &Tenant, client: &Client) -> Vec<String> {
+pub fn current_audiences(settings: &Settings, tenant: &Tenant, client: &Client) -> Vec<String> {
     if client.policy.resources.is_empty() {
-        vec![state.settings.issuer(&tenant.slug)]
+        vec![settings.issuer(&tenant.slug)]
     } else {
         client.policy.resources.clone()
     }
@@ -304,78 +393,6 @@ pub fn narrowed_audience(
         }
     }
     Ok(out)
-}
-
-/// `grant_type=refresh_token`.
-pub async fn grant(
-    state: &AppState,
-    tenant: &Tenant,
-    client: &Client,
-    raw: &str,
-    requested_scope: Option<Scope>,
-    resources: &[String],
-) -> Result<TokenResponse, OAuthError> {
-    let Some(stored) = lookup(state, tenant, raw).await? else {
-        return Err(invalid_grant("the refresh token is invalid"));
-    };
-    // RFC 6749 §6: the token must have been issued to the authenticated client.
-    if stored.client_id != client.client_id {
-        return Err(invalid_grant("the refresh token is invalid"));
-    }
-    let now = state.clock.now();
-    // The family's state, not only the row's: a token of a revoked family is dead however
-    // it was written.
-    if !stored.family_is_live(now) || stored.expires_at <= now {
-        return Err(invalid_grant("the refresh token is invalid"));
-    }
-    match stored.state {
-        RefreshTokenState::Valid => {}
-        RefreshTokenState::Revoked { .. } => {
-            return Err(invalid_grant("the refresh token is invalid"));
-        }
-        RefreshTokenState::Consumed { .. } => {
-            reuse_detected(state, tenant, client, &stored).await?;
-            return Err(invalid_grant("the refresh token is invalid"));
-        }
-    }
-    // The request is checked before the token is spent, so a malformed request does not burn
-    // the grant and make the client's retry look like reuse.
-    let original = RefreshGrant::from_claims(&stored.claims)
-        .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
-    // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
-    // the client may be granted now.
-    let allowed = original.scope.intersection(&scope_ceiling(client));
-    let scope = granted_scope(requested_scope, &allowed)?;
-    let audience = narrowed_audience(
-        resources,
-        &original.audience,
-        &current_audiences(state, tenant, client),
-    )?;
-    let base = TokenSpec::for_client(
-        state,
-        tenant,
-        client,
-        original.sub.clone(),
-        scope.clone(),
-        audience,
-    );
-    let spec = TokenSpec {
-        act: original.act.clone(),
-        family: Some(stored.family_id),
-        // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
-        not_after: original.until,
-        ..base
-    };
-    // The access token first: if the rotation then loses a race, it is never handed out,
-    // and it names a family that reuse detection has revoked.
-    let issued = access_token::issue(state, tenant, &spec).await?;
-    let refresh_token = rotate(state, tenant, client, &stored, &original)
-        .await?
-        .map_err(invalid_grant)?;
-    Ok(TokenResponse {
-        refresh_token: Some(refresh_token.token),
-        ..TokenResponse::bearer(issued, &scope)
-    })
 }
 
 #[cfg(test)]

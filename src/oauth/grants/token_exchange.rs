@@ -6,14 +6,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
 use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::jose::jwt;
 use crate::model::Tenant;
 use crate::model::client::{Client, ClientId, GrantType, check_resource};
 use crate::model::token::{Scope, StoredRefreshToken, TokenFormat, TokenType};
-use crate::oauth::access_token::{self, ActiveAccessToken, TokenSpec};
-use crate::oauth::grants::refresh_token::{self, RefreshGrant};
+use crate::oauth::access_token::{ActiveAccessToken, TokenSpec};
+use crate::oauth::grants::refresh_token::{self, RefreshGrant, RefreshTokens};
 use crate::oauth::requests::ExchangeRequest;
 use crate::oauth::token::{TokenResponse, audience, granted_scope, scope_ceiling};
 
@@ -84,18 +83,21 @@ fn access_party(active: ActiveAccessToken) -> Option<Party> {
 
 /// Validates a token of the stated type as one this tenant issued and still honours.
 async fn validate(
-    state: &AppState,
+    tokens: &RefreshTokens<'_>,
     tenant: &Tenant,
     client: &Client,
     token: &str,
     kind: TokenType,
 ) -> Result<Option<Party>, ServiceError> {
     Ok(match kind {
-        TokenType::AccessToken => access_token::inspect(state, tenant, token)
+        TokenType::AccessToken => tokens
+            .access
+            .inspect(tenant, token)
             .await?
             .and_then(access_party),
         // A refresh token is only ever its own client's to present.
-        TokenType::RefreshToken => refresh_token::presented(state, tenant, client, token)
+        TokenType::RefreshToken => tokens
+            .presented(tenant, client, token)
             .await?
             .and_then(|t| {
                 Some(Party {
@@ -119,14 +121,16 @@ async fn validate(
                 .and_then(|h| h.typ)
                 .map(|t| t.to_ascii_lowercase());
             match typ.as_deref() {
-                Some("at+jwt" | "application/at+jwt") if kind == TokenType::Jwt => {
-                    access_token::inspect(state, tenant, token)
-                        .await?
-                        .and_then(access_party)
-                }
+                Some("at+jwt" | "application/at+jwt") if kind == TokenType::Jwt => tokens
+                    .access
+                    .inspect(tenant, token)
+                    .await?
+                    .and_then(access_party),
                 Some("at+jwt" | "application/at+jwt")
                 | Some("token-introspection+jwt" | "application/token-introspection+jwt") => None,
-                _ => access_token::verify_own_jwt(state, tenant, token, None)
+                _ => tokens
+                    .access
+                    .verify_own_jwt(tenant, token, None)
                     .await?
                     .filter(|c| {
                         audience_list(c)
@@ -159,7 +163,7 @@ fn unauthorized(why: &str) -> OAuthError {
 }
 
 pub async fn grant(
-    state: &AppState,
+    tokens: &RefreshTokens<'_>,
     tenant: &Tenant,
     client: &Client,
     request: &ExchangeRequest,
@@ -177,7 +181,7 @@ pub async fn grant(
     }
 
     let subject = validate(
-        state,
+        tokens,
         tenant,
         client,
         &request.subject_token,
@@ -194,7 +198,7 @@ pub async fn grant(
             if !client.policy.may_delegate {
                 return Err(unauthorized("this client may not obtain delegation tokens"));
             }
-            let actor = validate(state, tenant, client, token, *kind)
+            let actor = validate(tokens, tenant, client, token, *kind)
                 .await?
                 .ok_or_else(|| invalid("the actor_token is invalid, expired or revoked"))?;
             if !may_act_allows(&subject, &actor.sub) {
@@ -236,7 +240,7 @@ pub async fn grant(
     let scope = granted_scope(request.scope.clone(), &allowed)?;
     let audience = if by_policy {
         audience(
-            state,
+            tokens.settings,
             tenant,
             client,
             &request.resources,
@@ -256,10 +260,10 @@ pub async fn grant(
         refresh_token::narrowed_audience(
             &requested,
             &subject.audience,
-            &refresh_token::current_audiences(state, tenant, client),
+            &refresh_token::current_audiences(tokens.settings, tenant, client),
         )?
     };
-    let now = state.clock.now();
+    let now = tokens.clock.now();
     // A successor of a refresh subject keeps that grant's ceiling; anything else ends with
     // the subject, through every later rotation.
     let subject_grant = subject
@@ -286,16 +290,17 @@ pub async fn grant(
         let issued = match (&subject.refresh, subject.family) {
             // A refresh token traded for a narrower one is rotated: spent, and its successor
             // joins the family (same end, revoked with it).
-            (Some(stored), _) => refresh_token::rotate(state, tenant, client, stored, &narrowed)
+            (Some(stored), _) => tokens
+                .rotate(tenant, client, stored, &narrowed)
                 .await?
                 .map_err(invalid)?,
-            (None, Some(family)) => {
-                refresh_token::join_family(state, tenant, client, family, &narrowed, subject.exp)
-                    .await?
-                    .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?
-            }
+            (None, Some(family)) => tokens
+                .join_family(tenant, client, family, &narrowed, subject.exp)
+                .await?
+                .ok_or_else(|| invalid("the subject_token is invalid, expired or revoked"))?,
             (None, None) => {
-                refresh_token::start_family(state, tenant, client, &narrowed, subject.exp)
+                tokens
+                    .start_family(tenant, client, &narrowed, subject.exp)
                     .await?
                     .0
             }
@@ -316,7 +321,7 @@ pub async fn grant(
         client.policy.token_format()
     };
     let base = TokenSpec::for_client(
-        state,
+        &tokens.settings.oauth,
         tenant,
         client,
         subject.sub.clone(),
@@ -334,12 +339,13 @@ pub async fn grant(
     if subject.exp.is_some_and(|exp| exp <= now) {
         return Err(invalid("the subject_token is invalid, expired or revoked"));
     }
-    let issued = access_token::issue(state, tenant, &spec).await?;
+    let issued = tokens.access.issue(tenant, &spec).await?;
     // A refresh token presented as the subject is spent like any use of it: the client gets
     // its successor (same grant, same family) alongside (RFC 8693 §2.2.1 allows one).
     let refresh = match (&subject.refresh, &subject_grant) {
         (Some(stored), Some(original)) => Some(
-            refresh_token::rotate(state, tenant, client, stored, original)
+            tokens
+                .rotate(tenant, client, stored, original)
                 .await?
                 .map_err(invalid)?
                 .token,

@@ -54,23 +54,27 @@ impl<'a> ClientBuilder<'a> {
                 allow_http_jwks_uri: true,
             })
             .expect("valid metadata");
-        let tenant = latchkey::tenants::get(
-            &self.app.state,
-            &TenantSlug::parse(&self.tenant).expect("slug"),
-        )
-        .await
-        .expect("tenant");
-        let (client, issued) = latchkey::clients::create(
-            &self.app.state,
-            &tenant,
-            NewClient {
-                metadata,
-                policy: self.policy,
-                dynamic: false,
-            },
-        )
-        .await
-        .expect("create client");
+        let tenant = self
+            .app
+            .state
+            .tenants()
+            .get(&TenantSlug::parse(&self.tenant).expect("slug"))
+            .await
+            .expect("tenant");
+        let (client, issued) = self
+            .app
+            .state
+            .clients()
+            .create(
+                &tenant,
+                NewClient {
+                    metadata,
+                    policy: self.policy,
+                    dynamic: false,
+                },
+            )
+            .await
+            .expect("create client");
         TestClient {
             id: client.client_id.to_string(),
             secret: issued.client_secret,

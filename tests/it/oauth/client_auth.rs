@@ -167,17 +167,19 @@ async fn secret_methods_are_enforced(backend: Backend) {
     }
     // A rotated secret replaces the old one at once.
     let tenant = app.default_tenant().await;
-    let (_, issued) = latchkey::clients::update(
-        &app.state,
-        tenant.id,
-        &latchkey::model::client::ClientId::parse(&basic.id).unwrap(),
-        latchkey::clients::ClientUpdate {
-            rotate_secret: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_, issued) = app
+        .state
+        .clients()
+        .update(
+            tenant.id,
+            &latchkey::model::client::ClientId::parse(&basic.id).unwrap(),
+            latchkey::clients::ClientUpdate {
+                rotate_secret: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let res = app
         .token(&basic, &[("grant_type", "client_credentials")])
         .await;
@@ -462,22 +464,21 @@ async fn private_key_jwt_with_a_jwks_uri(backend: Backend) {
     .await;
     let tenant = app.default_tenant().await;
     let id = latchkey::model::client::ClientId::parse(&client.id).unwrap();
-    let current = latchkey::clients::get(&app.state, tenant.id, &id)
-        .await
-        .unwrap();
+    let current = app.state.clients().get(tenant.id, &id).await.unwrap();
     let mut metadata = current.metadata.clone();
     metadata.jwks_uri = Some(moved);
-    latchkey::clients::update(
-        &app.state,
-        tenant.id,
-        &id,
-        latchkey::clients::ClientUpdate {
-            metadata: Some(metadata),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.state
+        .clients()
+        .update(
+            tenant.id,
+            &id,
+            latchkey::clients::ClientUpdate {
+                metadata: Some(metadata),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let c = es256(&third, &claims(&client.id, aud, now + 60, Some("u4")));
     assert_eq!(with_assertion(&app, "default", &c).await.status(), 200);
     server.stop(false).await;

@@ -22,7 +22,9 @@ backends!(
 async fn open_registration(app: &TestApp) {
     let mut settings = app.default_tenant().await.settings;
     settings.registration = Some(RegistrationMode::Open);
-    latchkey::tenants::configure(&app.state, &TenantSlug::default_tenant(), settings)
+    app.state
+        .tenants()
+        .configure(&TenantSlug::default_tenant(), settings)
         .await
         .unwrap();
 }

@@ -82,9 +82,7 @@ async fn inactive_tokens_reveal_nothing(backend: Backend) {
     assert_eq!(app.introspect(&client, &forged).await, inactive);
     // An ID-token-typed JWT from our own key is not an access token.
     let tenant = app.default_tenant().await;
-    let set = latchkey::keys::key_set(&app.state, tenant.id)
-        .await
-        .unwrap();
+    let set = app.state.keys().key_set(tenant.id).await.unwrap();
     let ours = set.signer(SigningAlg::Es256).unwrap();
     let not_at = ours.sign_jwt(&claims, "JWT").unwrap();
     assert_eq!(app.introspect(&client, &not_at).await, inactive);

@@ -154,25 +154,24 @@ async fn refresh_is_held_to_the_clients_current_scope_and_resources(backend: Bac
     // The administrator narrows the client after the grant.
     let tenant = app.default_tenant().await;
     let id = ClientId::parse(&client.id).unwrap();
-    let current = latchkey::clients::get(&app.state, tenant.id, &id)
-        .await
-        .unwrap();
+    let current = app.state.clients().get(tenant.id, &id).await.unwrap();
     let mut metadata = current.metadata.clone();
     metadata.scope = Some(Scope::parse("api:read").unwrap());
     let mut policy = current.policy.clone();
     policy.resources = vec![A.into()];
-    latchkey::clients::update(
-        &app.state,
-        tenant.id,
-        &id,
-        ClientUpdate {
-            metadata: Some(metadata),
-            policy: Some(policy),
-            ..ClientUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.state
+        .clients()
+        .update(
+            tenant.id,
+            &id,
+            ClientUpdate {
+                metadata: Some(metadata),
+                policy: Some(policy),
+                ..ClientUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
     // A resource the client may no longer address is refused...
     let res = refresh(&app, &client, &token, &[("resource", B)]).await;
     oauth_error(res, 400, "invalid_target").await;

@@ -25,7 +25,9 @@ backends!(
 async fn configure(app: &TestApp, change: impl FnOnce(&mut TenantSettings)) {
     let mut settings = app.default_tenant().await.settings;
     change(&mut settings);
-    latchkey::tenants::configure(&app.state, &TenantSlug::default_tenant(), settings)
+    app.state
+        .tenants()
+        .configure(&TenantSlug::default_tenant(), settings)
         .await
         .unwrap();
 }
@@ -627,7 +629,9 @@ async fn unused_dynamic_clients_expire(backend: Backend) {
     let mut settings = app.default_tenant().await.settings;
     settings.dynamic_client_ttl_secs = Some(3600);
     assert!(
-        latchkey::tenants::configure(&app.state, &TenantSlug::default_tenant(), settings)
+        app.state
+            .tenants()
+            .configure(&TenantSlug::default_tenant(), settings)
             .await
             .is_err()
     );

@@ -202,26 +202,25 @@ async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
     let as_client = |c: &TestClient| ApiKeyOwner::Client(ClientId::parse(&c.id).unwrap());
     // Only service accounts hold keys, and only within their scope.
     assert!(
-        latchkey::oauth::api_keys::create(&app.state, &tenant, new(as_client(&plain), "api:read"))
+        app.state
+            .api_keys()
+            .create(&tenant, new(as_client(&plain), "api:read"))
             .await
             .is_err()
     );
     assert!(
-        latchkey::oauth::api_keys::create(
-            &app.state,
-            &tenant,
-            new(as_client(&service), "api:admin")
-        )
-        .await
-        .is_err()
+        app.state
+            .api_keys()
+            .create(&tenant, new(as_client(&service), "api:admin"))
+            .await
+            .is_err()
     );
-    let (key, raw) = latchkey::oauth::api_keys::create(
-        &app.state,
-        &tenant,
-        new(as_client(&service), "api:read"),
-    )
-    .await
-    .unwrap();
+    let (key, raw) = app
+        .state
+        .api_keys()
+        .create(&tenant, new(as_client(&service), "api:read"))
+        .await
+        .unwrap();
     assert!(raw.starts_with("lk_") && raw.contains(&key.key_id));
     let info = app.introspect(&plain, &raw).await;
     assert_eq!(info["active"], true);
@@ -235,22 +234,19 @@ async fn api_keys_are_shown_once_and_checked_by_digest(backend: Backend) {
     // Last use is recorded.
     assert!(
         crate::harness::eventually(std::time::Duration::from_secs(5), || async {
-            latchkey::oauth::api_keys::list(&app.state, tenant.id, None)
-                .await
-                .unwrap()[0]
+            app.state.api_keys().list(tenant.id, None).await.unwrap()[0]
                 .last_used_at
                 .is_some()
         })
         .await
     );
     // Users hold keys too; expiry ends them.
-    let (_, user_raw) = latchkey::oauth::api_keys::create(
-        &app.state,
-        &tenant,
-        new(ApiKeyOwner::User("alice".into()), ""),
-    )
-    .await
-    .unwrap();
+    let (_, user_raw) = app
+        .state
+        .api_keys()
+        .create(&tenant, new(ApiKeyOwner::User("alice".into()), ""))
+        .await
+        .unwrap();
     assert_eq!(app.introspect(&plain, &user_raw).await["sub"], "alice");
     // Only the owning service account revokes at the endpoint.
     oauth_error(
@@ -285,24 +281,28 @@ async fn deleting_a_client_ends_its_tokens_and_keys(backend: Backend) {
         .await;
     let jwt = app.access_token(&jwt_client).await;
     let opaque = app.access_token(&opaque_client).await;
-    let (_, key) = latchkey::oauth::api_keys::create(
-        &app.state,
-        &tenant,
-        NewApiKey {
-            owner: ApiKeyOwner::Client(ClientId::parse(&jwt_client.id).unwrap()),
-            label: "k".into(),
-            scope: Scope::default(),
-            not_before: None,
-            expires_in: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (_, key) = app
+        .state
+        .api_keys()
+        .create(
+            &tenant,
+            NewApiKey {
+                owner: ApiKeyOwner::Client(ClientId::parse(&jwt_client.id).unwrap()),
+                label: "k".into(),
+                scope: Scope::default(),
+                not_before: None,
+                expires_in: None,
+            },
+        )
+        .await
+        .unwrap();
     for token in [&jwt, &opaque, &key] {
         assert_eq!(app.introspect(&observer, token).await["active"], true);
     }
     for c in [&jwt_client, &opaque_client] {
-        latchkey::clients::delete(&app.state, tenant.id, &ClientId::parse(&c.id).unwrap())
+        app.state
+            .clients()
+            .delete(tenant.id, &ClientId::parse(&c.id).unwrap())
             .await
             .unwrap();
     }
@@ -382,19 +382,21 @@ async fn api_keys_follow_their_clients_current_policy(backend: Backend) {
         .create()
         .await;
     let id = ClientId::parse(&service.id).unwrap();
-    let (_, raw) = latchkey::oauth::api_keys::create(
-        &app.state,
-        &tenant,
-        NewApiKey {
-            owner: ApiKeyOwner::Client(id.clone()),
-            label: "ci".into(),
-            scope: Scope::parse("api:read api:write").unwrap(),
-            not_before: None,
-            expires_in: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (_, raw) = app
+        .state
+        .api_keys()
+        .create(
+            &tenant,
+            NewApiKey {
+                owner: ApiKeyOwner::Client(id.clone()),
+                label: "ci".into(),
+                scope: Scope::parse("api:read api:write").unwrap(),
+                not_before: None,
+                expires_in: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
         app.introspect(&observer, &raw).await["scope"],
         "api:read api:write"
@@ -420,21 +422,19 @@ async fn change_client(
     change: impl FnOnce(&mut latchkey::model::client::Client),
 ) {
     let tenant = app.default_tenant().await;
-    let mut client = (*latchkey::clients::get(&app.state, tenant.id, id)
-        .await
-        .unwrap())
-    .clone();
+    let mut client = (*app.state.clients().get(tenant.id, id).await.unwrap()).clone();
     change(&mut client);
-    latchkey::clients::update(
-        &app.state,
-        tenant.id,
-        id,
-        latchkey::clients::ClientUpdate {
-            metadata: Some(client.metadata),
-            policy: Some(client.policy),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.state
+        .clients()
+        .update(
+            tenant.id,
+            id,
+            latchkey::clients::ClientUpdate {
+                metadata: Some(client.metadata),
+                policy: Some(client.policy),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
 }

@@ -40,19 +40,21 @@ async fn tokens_and_keys_stay_in_their_tenant(backend: Backend) {
     let jwt = app.access_token(&here).await;
     let opaque = app.access_token(&here_opaque).await;
     let refresh = app.refresh_token(&here).await;
-    let (_, api_key) = latchkey::oauth::api_keys::create(
-        &app.state,
-        &default,
-        NewApiKey {
-            owner: ApiKeyOwner::Client(ClientId::parse(&here.id).unwrap()),
-            label: "k".into(),
-            scope: Scope::default(),
-            not_before: None,
-            expires_in: None,
-        },
-    )
-    .await
-    .unwrap();
+    let (_, api_key) = app
+        .state
+        .api_keys()
+        .create(
+            &default,
+            NewApiKey {
+                owner: ApiKeyOwner::Client(ClientId::parse(&here.id).unwrap()),
+                label: "k".into(),
+                scope: Scope::default(),
+                not_before: None,
+                expires_in: None,
+            },
+        )
+        .await
+        .unwrap();
     for token in [&jwt, &opaque, &refresh, &api_key] {
         assert_eq!(
             app.introspect(&there, token).await,

@@ -282,13 +282,11 @@ async fn lifetimes_follow_client_then_tenant_then_server(backend: Backend) {
     assert_eq!(expires_in(&app, &short).await, 60);
     let mut settings = app.default_tenant().await.settings;
     settings.access_token_ttl_secs = Some(120);
-    latchkey::tenants::configure(
-        &app.state,
-        &latchkey::model::TenantSlug::default_tenant(),
-        settings,
-    )
-    .await
-    .unwrap();
+    app.state
+        .tenants()
+        .configure(&latchkey::model::TenantSlug::default_tenant(), settings)
+        .await
+        .unwrap();
     assert_eq!(expires_in(&app, &plain).await, 120);
     assert_eq!(expires_in(&app, &short).await, 60);
 }

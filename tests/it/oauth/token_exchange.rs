@@ -197,9 +197,7 @@ async fn subject_tokens_of_every_type(backend: Backend) {
         .create()
         .await;
     let tenant = app.default_tenant().await;
-    let set = latchkey::keys::key_set(&app.state, tenant.id)
-        .await
-        .unwrap();
+    let set = app.state.keys().key_set(tenant.id).await.unwrap();
     let now = app.state.clock.now();
     let mut id_claims = serde_json::Map::new();
     id_claims.insert("iss".into(), app.issuer("default").into());

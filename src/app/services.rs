@@ -1,0 +1,93 @@
+//! The services, each built from the pieces of the state it works with. Services never see
+//! the state: a handler, command or task asks the state for the service it needs
+//! (`state.clients().find(…)`), and the service holds references to its store, its own hot
+//! cache, the clock, the randomness, its settings and the invalidator, and nothing else.
+
+use super::AppState;
+use crate::clients::Clients;
+use crate::keys::Keys;
+use crate::oauth::access_token::AccessTokens;
+use crate::oauth::api_keys::ApiKeys;
+use crate::oauth::client_auth::ClientAuth;
+use crate::oauth::grants::refresh_token::RefreshTokens;
+use crate::tenants::Tenants;
+
+impl AppState {
+    pub fn keys(&self) -> Keys<'_> {
+        Keys {
+            store: &self.store,
+            hot: &self.hot.keys,
+            master_key: &self.master_key,
+            settings: &self.settings.keys,
+            hot_ttl_secs: self.settings.cache.hot_ttl_secs,
+            clock: &self.clock,
+            invalidator: &self.invalidator,
+        }
+    }
+
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants {
+            store: &self.store,
+            hot: &self.hot.tenants,
+            keys: self.keys(),
+            settings: &self.settings,
+            clock: &self.clock,
+            invalidator: &self.invalidator,
+        }
+    }
+
+    pub fn clients(&self) -> Clients<'_> {
+        Clients {
+            store: &self.store,
+            hot: &self.hot.clients,
+            master_key: &self.master_key,
+            settings: &self.settings.oauth,
+            clock: &self.clock,
+            rng: &self.rng,
+            invalidator: &self.invalidator,
+        }
+    }
+
+    pub fn client_auth(&self) -> ClientAuth<'_> {
+        ClientAuth {
+            clients: self.clients(),
+            jwks: &self.hot.jwks,
+            cache: &self.cache,
+            http: &self.http,
+            settings: &self.settings,
+            clock: &self.clock,
+        }
+    }
+
+    pub fn access_tokens(&self) -> AccessTokens<'_> {
+        AccessTokens {
+            store: &self.store,
+            hot: &self.hot.tokens,
+            keys: self.keys(),
+            clients: self.clients(),
+            settings: &self.settings,
+            clock: &self.clock,
+            rng: &self.rng,
+            invalidator: &self.invalidator,
+        }
+    }
+
+    pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
+        RefreshTokens {
+            store: &self.store,
+            access: self.access_tokens(),
+            settings: &self.settings,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys {
+            store: &self.store,
+            clients: self.clients(),
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+}
