@@ -63,6 +63,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub admin: AdminSettings,
     pub oauth: OAuthSettings,
+    pub passwords: crate::people::passwords::PasswordSettings,
     pub log: LogSettings,
 }
 

@@ -559,6 +559,9 @@ pub enum ServiceError {
     /// A client-facing validation failure.
     #[error("{0}")]
     Invalid(String),
+    /// Too much work at once (the password pool's line is full): try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// A server-side fault (misconfiguration, failed task): logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -581,6 +584,9 @@ impl From<ServiceError> for OAuthError {
             ServiceError::Invalid(why) | ServiceError::Conflict(why) => {
                 OAuthError::invalid_request(why)
             }
+            ServiceError::Busy(why) => OAuthError::new(ErrorCode::TemporarilyUnavailable)
+                .describe(why)
+                .with_header(header::RETRY_AFTER, "1"),
             other if other.unavailable() => {
                 tracing::warn!(error = %other, "dependency unavailable");
                 OAuthError::new(ErrorCode::TemporarilyUnavailable)
@@ -601,6 +607,8 @@ impl From<ServiceError> for Problem {
             ServiceError::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, what),
             ServiceError::Conflict(why) => Problem::new(StatusCode::CONFLICT, why),
             ServiceError::Invalid(why) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, why),
+            ServiceError::Busy(why) => Problem::new(StatusCode::TOO_MANY_REQUESTS, why)
+                .with_header(header::RETRY_AFTER, "1"),
             other if other.unavailable() => {
                 tracing::warn!(error = %other, "dependency unavailable");
                 Problem::new(

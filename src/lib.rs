@@ -20,6 +20,7 @@ pub mod model;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;
+pub mod people;
 pub mod rng;
 pub mod routes;
 pub mod store;

@@ -7,6 +7,7 @@ pub mod key;
 pub mod redirect_uri;
 pub mod tenant;
 pub mod token;
+pub mod user;
 
 pub use key::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey};
 pub use tenant::{

@@ -10,6 +10,7 @@ mod schema;
 mod tenants;
 mod tokens;
 mod types;
+mod users;
 
 use std::fmt;
 

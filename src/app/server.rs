@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::config::mask_url;
 use crate::crypto::MasterKey;
 use crate::ops::Metrics;
+use crate::people::passwords::PasswordHasher;
 use crate::rng::Rng;
 use crate::routes;
 use crate::store::{DatabaseLocation, Store};
@@ -87,6 +88,8 @@ impl AppState {
         let master_key = Arc::new(load_master_key(&settings)?);
         let allow_private = settings.oauth.allow_private_jwks_uri;
         let hot = Arc::new(HotCopies::new(&settings));
+        let rng = Rng::System;
+        let passwords = PasswordHasher::new(&settings.passwords, &rng).map_err(StartupError)?;
         Ok(AppState {
             invalidator: Invalidator::new(hot.clone(), cache.clone()),
             hot,
@@ -94,7 +97,8 @@ impl AppState {
             store,
             cache,
             clock,
-            rng: Rng::System,
+            rng,
+            passwords,
             master_key,
             metrics: Arc::new(Metrics::new()),
             http: reqwest::Client::builder()

@@ -10,6 +10,7 @@ use crate::oauth::access_token::AccessTokens;
 use crate::oauth::api_keys::ApiKeys;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::grants::refresh_token::RefreshTokens;
+use crate::people::users::Users;
 use crate::tenants::Tenants;
 
 impl AppState {
@@ -77,6 +78,16 @@ impl AppState {
             store: &self.store,
             access: self.access_tokens(),
             settings: &self.settings,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn users(&self) -> Users<'_> {
+        Users {
+            store: &self.store,
+            passwords: &self.passwords,
+            password_settings: &self.settings.passwords,
             clock: &self.clock,
             rng: &self.rng,
         }

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::ops::Metrics;
+use crate::people::passwords::PasswordHasher;
 use crate::rng::Rng;
 use crate::store::Store;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Announces changes to this replica's hot copies and the other replicas'.
     pub invalidator: Invalidator,
     pub metrics: Arc<Metrics>,
+    /// The bounded argon2id pool.
+    pub passwords: PasswordHasher,
     /// Outgoing HTTP (clients' `jwks_uri`): short timeouts, no redirects.
     pub http: reqwest::Client,
     pub(super) shutdown: Arc<watch::Sender<bool>>,

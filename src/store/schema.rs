@@ -150,6 +150,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    users (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        username -> Text,
+        username_key -> Text,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        email_verified -> Bool,
+        profile -> DbJson,
+        roles -> DbJson,
+        groups -> DbJson,
+        password_hash -> Nullable<Text>,
+        password_changed_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    audit_events (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        detail -> DbJson,
+    }
+}
+
 diesel::joinable!(signing_keys -> tenants (tenant_id));
 diesel::joinable!(clients -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -162,4 +201,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     refresh_families,
     api_keys,
+    users,
+    audit_events,
 );
