@@ -109,7 +109,8 @@ impl Email {
     }
 }
 
-fn clip(s: &str) -> String {
+/// At most 80 characters of `s`, for messages that quote what was sent.
+pub fn clip(s: &str) -> String {
     s.chars().take(80).collect()
 }
 

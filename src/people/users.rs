@@ -8,7 +8,7 @@ use super::passwords::{PasswordError, PasswordHasher, PasswordSettings, weakness
 use crate::clock::Clock;
 use crate::error::ServiceError;
 use crate::model::TenantId;
-use crate::model::user::{AuditEvent, Email, Profile, User, UserId, Username, check_label};
+use crate::model::user::{AuditEvent, Email, Profile, User, UserId, Username, check_label, clip};
 use crate::rng::Rng;
 use crate::store::{Store, StoreError};
 
@@ -108,6 +108,28 @@ impl From<PasswordError> for ServiceError {
 }
 
 impl Users<'_> {
+    /// Stores `user` if it is still as read at `expected`, with its audit event.
+    async fn replace(
+        &self,
+        tenant: TenantId,
+        user: User,
+        expected: i64,
+        audit: &AuditEvent,
+    ) -> Result<User, ServiceError> {
+        if !self
+            .store
+            .replace_user(tenant, &user, expected, audit)
+            .await
+            .map_err(taken)?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "user '{}' changed meanwhile; retry",
+                user.id
+            )));
+        }
+        Ok(user)
+    }
+
     fn event(
         &self,
         actor: &str,
@@ -274,17 +296,7 @@ impl Users<'_> {
         }
         user.updated_at = self.clock.now().max(current.updated_at + 1);
         let audit = self.event(actor, "user.update", id, json!({ "changed": changed }));
-        if !self
-            .store
-            .replace_user(tenant, &user, current.updated_at, &audit)
-            .await
-            .map_err(taken)?
-        {
-            return Err(ServiceError::Conflict(format!(
-                "user '{id}' changed meanwhile; retry"
-            )));
-        }
-        Ok(user)
+        self.replace(tenant, user, current.updated_at, &audit).await
     }
 
     /// Sets a new password (checked against the rules), or with `None` removes it (the user
@@ -342,17 +354,7 @@ impl Users<'_> {
             "user.enable"
         };
         let audit = self.event(actor, action, id, json!({}));
-        if !self
-            .store
-            .replace_user(tenant, &user, current.updated_at, &audit)
-            .await
-            .map_err(taken)?
-        {
-            return Err(ServiceError::Conflict(format!(
-                "user '{id}' changed meanwhile; retry"
-            )));
-        }
-        Ok(user)
+        self.replace(tenant, user, current.updated_at, &audit).await
     }
 
     pub async fn delete(
@@ -377,8 +379,4 @@ impl Users<'_> {
     ) -> Result<Vec<AuditEvent>, ServiceError> {
         Ok(self.store.audit_events(tenant, &id.to_string()).await?)
     }
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(80).collect()
 }
