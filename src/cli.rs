@@ -3,6 +3,7 @@
 mod api_keys;
 mod clients;
 mod initial_access_tokens;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,11 @@ enum Command {
     ApiKey {
         #[command(subcommand)]
         command: api_keys::ApiKeyCommand,
+    },
+    /// Manage a tenant's users (people who sign in).
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
     },
     /// Master-key helpers.
     MasterKey {
@@ -330,6 +336,12 @@ async fn run(cli: Cli, settings: Settings) -> Result<(), CliError> {
         Command::InitialAccessToken { command } => {
             administer(settings, async |state| {
                 initial_access_tokens::initial_access_token_command(state, command, json).await
+            })
+            .await
+        }
+        Command::User { command } => {
+            administer(settings, async |state| {
+                users::user_command(state, command, json).await
             })
             .await
         }

@@ -114,6 +114,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(|_, _| {
                 Problem::new(StatusCode::NOT_FOUND, "no such resource").into()
             }))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                Problem::new(StatusCode::BAD_REQUEST, format!("malformed query: {e}")).into()
+            }))
             .service(
                 web::resource("/tenants")
                     .route(web::get().to(admin::tenants::list))
@@ -140,6 +143,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/tenants/{tenant}/keys/{kid}")
                     .route(web::delete().to(admin::tenants::delete_key))
                     .default_service(web::to(admin_method_not_allowed("DELETE"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users")
+                    .route(web::get().to(admin::users::list))
+                    .route(web::post().to(admin::users::create))
+                    .default_service(web::to(admin_method_not_allowed("GET, POST"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}")
+                    .route(web::get().to(admin::users::show))
+                    .route(web::patch().to(admin::users::update))
+                    .route(web::delete().to(admin::users::delete))
+                    .default_service(web::to(admin_method_not_allowed("GET, PATCH, DELETE"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}/password")
+                    .route(web::put().to(admin::users::set_password))
+                    .route(web::delete().to(admin::users::remove_password))
+                    .default_service(web::to(admin_method_not_allowed("PUT, DELETE"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}/disable")
+                    .route(web::post().to(admin::users::disable))
+                    .default_service(web::to(admin_method_not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}/enable")
+                    .route(web::post().to(admin::users::enable))
+                    .default_service(web::to(admin_method_not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}/audit")
+                    .route(web::get().to(admin::users::audit))
+                    .default_service(web::to(admin_method_not_allowed("GET"))),
             )
             .default_service(web::to(|| async {
                 Problem::new(StatusCode::NOT_FOUND, "no such admin resource").error_response()

@@ -3,15 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{KeyView, TenantView};
+use super::{KeyView, TenantView, read_body, slug};
 use crate::app::AppState;
 use crate::error::Problem;
 use crate::http::Admin;
 use crate::model::{SigningAlg, TenantSlug};
-use crate::routes::MAX_BODY;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,35 +27,6 @@ pub struct RotateRequest {
     /// Promote next keys even if verifiers may not have fetched them yet.
     #[serde(default)]
     force: bool,
-}
-
-/// Reads a body of at most [`MAX_BODY`] bytes.
-async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Problem> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn slug(raw: &str) -> Result<TenantSlug, Problem> {
-    TenantSlug::parse(raw).map_err(|_| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no tenant named '{}'",
-                raw.chars().take(80).collect::<String>()
-            ),
-        )
-    })
 }
 
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {

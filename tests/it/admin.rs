@@ -1,4 +1,4 @@
-//! The admin API: bearer token, RFC 7807 errors, tenants and keys.
+//! The admin API: bearer token, RFC 7807 errors, tenants, keys and users.
 
 use reqwest::Method;
 use serde_json::json;
@@ -9,7 +9,8 @@ backends!(
     admin_requires_the_token,
     admin_manages_tenants,
     admin_manages_keys,
-    admin_is_off_without_a_token
+    admin_is_off_without_a_token,
+    admin_manages_users
 );
 
 async fn admin_requires_the_token(backend: Backend) {
@@ -239,4 +240,213 @@ async fn admin_status(app: &TestApp, method: Method, path: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+async fn admin_manages_users(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let base = "/admin/tenants/default/users";
+    let created = app
+        .admin(Method::POST, base)
+        .json(&json!({
+            "username": "Carol", "email": "carol@example.com", "email_verified": true,
+            "profile": {"name": "Carol C", "address": {"country": "NZ"}},
+            "roles": ["ops", "ops"], "password": "a long and unusual passphrase"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let carol: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("{base}/{}", carol["id"].as_str().unwrap())
+    );
+    assert_eq!(carol["roles"], json!(["ops"]), "duplicates are dropped");
+    assert_eq!(carol["has_password"], true);
+    assert_eq!(carol["profile"]["address"]["country"], "NZ");
+    assert!(!carol.to_string().contains("passphrase") && !carol.to_string().contains("argon2"));
+
+    // Problems: duplicate (case-insensitive), invalid, weak password, unknown member,
+    // a malformed body that must not echo the password.
+    for (body, status) in [
+        (json!({"username": "CAROL"}), 409),
+        (json!({"username": "bad name"}), 422),
+        (json!({"username": "dave", "email": "nope"}), 422),
+        (json!({"username": "dave", "password": "qwertyuiop"}), 422),
+        (
+            json!({"username": "dave", "profile": {"picture": "http://x.io/p.png"}}),
+            422,
+        ),
+        (json!({"username": "dave", "is_admin": true}), 400),
+        (
+            json!({"username": "dave", "email_verified": "hunter2-secret"}),
+            400,
+        ),
+    ] {
+        let r = app
+            .admin(Method::POST, base)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    let page: serde_json::Value = app
+        .admin(Method::GET, &format!("{base}?limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["users"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["next_after"], serde_json::Value::Null);
+    let bad_query = app
+        .admin(Method::GET, &format!("{base}?limit=many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_query.status(), 400);
+    assert_eq!(
+        bad_query.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    // By username or id; PATCH honours If-Match.
+    let by_name = app
+        .admin(Method::GET, &format!("{base}/carol"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_name.status(), 200);
+    assert_eq!(by_name.headers()["etag"].to_str().unwrap(), etag);
+    let patched = app
+        .admin(Method::PATCH, &location)
+        .header("if-match", &etag)
+        .json(&json!({"email": "c@example.org", "groups": ["eng"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_ne!(patched.headers()["etag"].to_str().unwrap(), etag);
+    let patched: serde_json::Value = patched.json().await.unwrap();
+    assert_eq!(patched["email"], "c@example.org");
+    assert_eq!(
+        patched["email_verified"], false,
+        "a new address is unverified"
+    );
+    assert_eq!(patched["groups"], json!(["eng"]));
+    assert_eq!(patched["roles"], json!(["ops"]), "absent members stay");
+    let stale = app
+        .admin(Method::PATCH, &location)
+        .header("if-match", &etag)
+        .json(&json!({"roles": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let removed_email = app
+        .admin(Method::PATCH, &location)
+        .json(&json!({"email": null}))
+        .send()
+        .await
+        .unwrap();
+    let removed_email: serde_json::Value = removed_email.json().await.unwrap();
+    assert_eq!(removed_email["email"], serde_json::Value::Null);
+
+    // Passwords, disabling.
+    let weak = app
+        .admin(Method::PUT, &format!("{location}/password"))
+        .json(&json!({"password": "carol"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 422);
+    let unset = app
+        .admin(Method::DELETE, &format!("{location}/password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unset.status(), 204);
+    let set = app
+        .admin(Method::PUT, &format!("{location}/password"))
+        .json(&json!({"password": "another long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204);
+    let disabled: serde_json::Value = app
+        .admin(Method::POST, &format!("{location}/disable"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disabled["active"], false);
+    let wrong_method = app
+        .admin(Method::GET, &format!("{location}/disable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+
+    let audit: serde_json::Value = app
+        .admin(Method::GET, &format!("{location}/audit"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "user.update",
+            "user.update",
+            "user.remove_password",
+            "user.set_password",
+            "user.disable"
+        ]
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "admin-api")
+    );
+
+    // Another tenant does not see this user.
+    app.tenant("other").await;
+    let elsewhere = app
+        .admin(
+            Method::GET,
+            &format!(
+                "/admin/tenants/other/users/{}",
+                carol["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    let deleted = app.admin(Method::DELETE, &location).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = app.admin(Method::GET, &location).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    assert_eq!(gone.headers()["content-type"], "application/problem+json");
 }

@@ -9,6 +9,7 @@ use crate::harness::{Backend, CacheKind, TestData, binary, eventually, test_mast
 backends!(
     tenant_and_key_commands_work_with_json,
     client_commands_print_what_scripts_need,
+    user_commands_take_passwords_on_stdin_only,
 );
 
 /// A `latchkey` process with its environment cleared of LATCHKEY__ variables from outside.
@@ -673,4 +674,232 @@ async fn client_commands_print_what_scripts_need(backend: Backend) {
             "client", "delete", "--tenant", "default", &id, "--yes", "--json",
         ],
     ));
+}
+
+fn run_with_stdin(data: &TestData, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut cmd = latchkey(data.dir.path());
+    data_env(&mut cmd, data);
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run latchkey");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn user_commands_take_passwords_on_stdin_only(backend: Backend) {
+    let data = TestData::new(backend, CacheKind::Memory).await;
+    const PASSWORD: &str = "correct horse battery staple";
+    // The documented scripting form, with the password piped and a trailing newline.
+    let created = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "default",
+            "--username",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(!text.contains(PASSWORD), "the password is never printed");
+    let user = json(&created);
+    assert_eq!(user["username"], "Alice");
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["email_verified"], false);
+    assert_eq!(user["has_password"], true);
+    assert_eq!(user["roles"], serde_json::json!(["admin"]));
+    assert!(user.get("password_hash").is_none() && !text.contains("argon2"));
+    let id = user["id"].as_str().unwrap().to_owned();
+
+    // Usernames are unique without regard to case.
+    let dup = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "default",
+            "--username",
+            "alice",
+        ],
+        "",
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("taken"));
+    // There is no way to give a password on the command line.
+    let argv = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "default",
+            "--username",
+            "bob",
+            "--password",
+            "x",
+        ],
+    );
+    assert!(!argv.status.success());
+    // Weak passwords are refused, and nothing is left behind.
+    let weak = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "default",
+            "--username",
+            "bob",
+            "--password-stdin",
+        ],
+        "password1\n",
+    );
+    assert!(!weak.status.success());
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("common"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
+    let missing = run(&data, &["user", "show", "--tenant", "default", "bob"]);
+    assert!(!missing.status.success());
+    // An empty pipe is not an empty password.
+    let empty = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "set-password",
+            "--tenant",
+            "default",
+            "alice",
+            "--password-stdin",
+        ],
+        "",
+    );
+    assert!(!empty.status.success());
+
+    // Show by username in any case, or by id.
+    let shown = json(&run(
+        &data,
+        &["user", "show", "--tenant", "default", "ALICE", "--json"],
+    ));
+    assert_eq!(shown["id"], id.as_str());
+    let updated = json(&run(
+        &data,
+        &[
+            "user",
+            "update",
+            "--tenant",
+            "default",
+            &id,
+            "--name",
+            "Alice Liddell",
+            "--email",
+            "al@example.com",
+            "--no-roles",
+            "--group",
+            "staff",
+            "--json",
+        ],
+    ));
+    assert_eq!(updated["profile"]["name"], "Alice Liddell");
+    assert_eq!(updated["email"], "al@example.com");
+    assert_eq!(updated["roles"], serde_json::json!([]));
+    assert_eq!(updated["groups"], serde_json::json!(["staff"]));
+    let disabled = json(&run(
+        &data,
+        &["user", "disable", "--tenant", "default", "alice", "--json"],
+    ));
+    assert_eq!(disabled["active"], false);
+    assert!(disabled["disabled_at"].is_string());
+    let enabled = json(&run(
+        &data,
+        &["user", "enable", "--tenant", "default", "alice", "--json"],
+    ));
+    assert_eq!(enabled["active"], true);
+    let removed = json(&run(
+        &data,
+        &[
+            "user",
+            "set-password",
+            "--tenant",
+            "default",
+            "alice",
+            "--remove",
+            "--json",
+        ],
+    ));
+    assert_eq!(removed["has_password"], false);
+    let listed = json(&run(
+        &data,
+        &["user", "list", "--tenant", "default", "--json"],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["has_password"], false);
+
+    // Every change is in the audit trail, named as the CLI's.
+    let audit = json(&run(
+        &data,
+        &["user", "audit", "--tenant", "default", "alice", "--json"],
+    ));
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "user.update",
+            "user.disable",
+            "user.enable",
+            "user.remove_password"
+        ]
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "cli")
+    );
+    assert!(!audit.to_string().contains(PASSWORD));
+
+    let refused = run(&data, &["user", "delete", "--tenant", "default", "alice"]);
+    assert!(!refused.status.success());
+    json(&run(
+        &data,
+        &[
+            "user", "delete", "--tenant", "default", "alice", "--yes", "--json",
+        ],
+    ));
+    assert!(
+        !run(&data, &["user", "show", "--tenant", "default", &id])
+            .status
+            .success()
+    );
 }
