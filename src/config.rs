@@ -64,6 +64,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub oauth: OAuthSettings,
     pub passwords: crate::people::passwords::PasswordSettings,
+    pub sessions: crate::people::sessions::SessionSettings,
+    pub pages: crate::web::pages::PageSettings,
     pub log: LogSettings,
 }
 
@@ -365,6 +367,16 @@ impl Settings {
                 self.oauth.dynamic_client_ttl_secs,
             ),
             ("oauth.jwks_uri_cache_secs", self.oauth.jwks_uri_cache_secs),
+            ("passwords.lockout_secs", self.passwords.lockout_secs),
+            (
+                "sessions.idle_timeout_secs",
+                self.sessions.idle_timeout_secs,
+            ),
+            (
+                "sessions.max_lifetime_secs",
+                self.sessions.max_lifetime_secs,
+            ),
+            ("sessions.history_secs", self.sessions.history_secs),
         ] {
             if value > TEN_YEARS {
                 return Err(bad(key, "must be at most ten years"));
@@ -384,6 +396,33 @@ impl Settings {
                 "keys.retention_secs",
                 "must be at least keys.jwks_max_age_secs + cache.hot_ttl_secs",
             ));
+        }
+        for (key, value) in [
+            ("passwords.lockout_secs", self.passwords.lockout_secs),
+            (
+                "passwords.lockout_after",
+                u64::from(self.passwords.lockout_after),
+            ),
+            (
+                "passwords.address_lockout_after",
+                u64::from(self.passwords.address_lockout_after),
+            ),
+            (
+                "passwords.attempts_per_minute",
+                u64::from(self.passwords.attempts_per_minute),
+            ),
+            (
+                "sessions.idle_timeout_secs",
+                self.sessions.idle_timeout_secs,
+            ),
+            (
+                "sessions.max_lifetime_secs",
+                self.sessions.max_lifetime_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1"));
+            }
         }
         let oauth = &self.oauth;
         if oauth.access_token_ttl_secs == 0

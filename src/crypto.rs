@@ -29,6 +29,8 @@ pub enum CryptoError {
 /// The key that seals private keys (and later other secrets) at rest.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HKDF-SHA256 extraction of the key, from which purpose-bound subkeys are expanded.
+    subkeys: ring::hkdf::Prk,
     id: String,
 }
 
@@ -57,8 +59,11 @@ impl MasterKey {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::BadMasterKey)?;
         // A public fingerprint so a row sealed under another key is reported as such.
         let id = hex(&sha256(&[b"latchkey master key id\0".as_slice(), bytes].concat())[..8]);
+        let subkeys =
+            ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"latchkey subkeys v1").extract(bytes);
         Ok(MasterKey {
             key: LessSafeKey::new(key),
+            subkeys,
             id,
         })
     }
@@ -85,6 +90,16 @@ impl MasterKey {
             }
             Err(e) => Err(file_err(e)),
         }
+    }
+
+    /// An HMAC-SHA256 key for one purpose (`b"csrf"`, …), derived with HKDF (RFC 5869): every
+    /// replica sharing the master key derives the same one, and no two purposes share a key.
+    pub fn mac_key(&self, purpose: &[u8]) -> Result<ring::hmac::Key, CryptoError> {
+        let info = [purpose];
+        self.subkeys
+            .expand(&info, ring::hmac::HMAC_SHA256)
+            .map(ring::hmac::Key::from)
+            .map_err(|_| CryptoError::Seal)
     }
 
     /// The key's public fingerprint.
@@ -189,6 +204,20 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subkeys_are_per_purpose_and_per_master_key() {
+        let a = MasterKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        let b = MasterKey::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
+        let tag = |k: &MasterKey, p: &[u8]| {
+            ring::hmac::sign(&k.mac_key(p).unwrap(), b"msg")
+                .as_ref()
+                .to_vec()
+        };
+        assert_eq!(tag(&a, b"csrf"), tag(&a, b"csrf"), "replicas agree");
+        assert_ne!(tag(&a, b"csrf"), tag(&a, b"other"));
+        assert_ne!(tag(&a, b"csrf"), tag(&b, b"csrf"));
+    }
 
     #[test]
     fn hex_round_trips() {

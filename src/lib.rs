@@ -2,7 +2,7 @@
 //!
 //! Layout: `store` (the only diesel user), `cache` (shared short-lived state), `jose` (the only
 //! josekit user), `model` (plain types), services (`tenants`, `keys`), HTTP (`routes`, `http`,
-//! `error`, `oidc`, `admin`, `ops`), and `app`/`cli`/`config` around them.
+//! `error`, `oidc`, `admin`, `ops`), the browser pages (`web`, over `people`), and `app`/`cli`/`config` around them.
 
 pub mod admin;
 pub mod app;
@@ -26,3 +26,4 @@ pub mod routes;
 pub mod store;
 pub mod tenants;
 pub mod urls;
+pub mod web;

@@ -5,13 +5,14 @@ pub mod claims;
 pub mod client;
 pub mod key;
 pub mod redirect_uri;
+pub mod session;
 pub mod tenant;
 pub mod token;
 pub mod user;
 
 pub use key::{KeyState, NewSigningKey, SealedSigningKey, SigningAlg, SigningKey};
 pub use tenant::{
-    MIN_DYNAMIC_CLIENT_TTL_SECS, RegistrationMode, Tenant, TenantSettings, TenantSlug,
+    Branding, MIN_DYNAMIC_CLIENT_TTL_SECS, RegistrationMode, Tenant, TenantSettings, TenantSlug,
 };
 
 pub use crate::store::TenantId;

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, Handler, HttpResponse, Responder, ResponseError, er
 
 use crate::error::{ErrorCode, OAuthError, Problem};
 use crate::urls::Endpoint;
-use crate::{admin, oauth, oidc, ops};
+use crate::{admin, oauth, oidc, ops, web as pages};
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -103,6 +103,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::method(Method::OPTIONS).to(preflight))
             .default_service(web::to(method_not_allowed("GET, PUT, DELETE, OPTIONS"))),
     );
+
+    // The browser pages (DESIGN §4).
+    read(cfg, "/assets/{name}", pages::assets::asset);
+    read(cfg, &Endpoint::BrandingCss.route(), pages::assets::branding);
+    cfg.service(
+        web::resource(Endpoint::Login.route())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(
+                web::route()
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(pages::login::show),
+            )
+            .route(web::post().to(pages::login::submit))
+            .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
+    );
+    read(cfg, &Endpoint::Account.route(), pages::account::show);
+    page_post(
+        cfg,
+        Endpoint::AccountPassword,
+        pages::account::change_password,
+    );
+    page_post(
+        cfg,
+        Endpoint::AccountSessions,
+        pages::account::revoke_session,
+    );
+    page_post(cfg, Endpoint::AccountLogout, pages::account::logout);
 
     cfg.service(
         web::scope("/admin")
@@ -212,6 +239,21 @@ where
 {
     cfg.service(
         web::resource(path)
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed("POST"))),
+    );
+}
+
+/// A page's form target: POST only, bodies up to [`MAX_BODY`].
+fn page_post<F, Args>(cfg: &mut web::ServiceConfig, endpoint: Endpoint, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(endpoint.route())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
             .route(web::post().to(handler))
             .default_service(web::to(method_not_allowed("POST"))),
     );

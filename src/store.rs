@@ -7,6 +7,7 @@ mod clients;
 pub mod db;
 mod keys;
 mod schema;
+mod sessions;
 mod tenants;
 mod tokens;
 mod types;
@@ -19,6 +20,7 @@ use serde::Serialize;
 pub use db::DatabaseLocation;
 use db::{Db, with_conn};
 use types::DbId;
+pub use users::UserRef;
 
 /// The id of a tenant that exists in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

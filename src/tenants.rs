@@ -158,6 +158,7 @@ impl Tenants<'_> {
             crate::jose::jwk_set(jwks)
                 .map_err(|e| ServiceError::Invalid(format!("software_statement_jwks: {e}")))?;
         }
+        settings.branding.check().map_err(ServiceError::Invalid)?;
         if let Some(ttl) = settings.access_token_ttl_secs
             && (ttl == 0 || ttl > self.settings.oauth.max_access_token_ttl_secs)
         {

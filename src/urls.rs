@@ -21,6 +21,15 @@ pub enum Endpoint {
     Revoke,
     /// RFC 7591 §3.
     Register,
+    /// The sign-in page.
+    Login,
+    /// The account page, and the forms it posts to.
+    Account,
+    AccountPassword,
+    AccountSessions,
+    AccountLogout,
+    /// The tenant's branding stylesheet.
+    BrandingCss,
 }
 
 impl Endpoint {
@@ -33,6 +42,12 @@ impl Endpoint {
             Endpoint::Introspect => "introspect",
             Endpoint::Revoke => "revoke",
             Endpoint::Register => "register",
+            Endpoint::Login => "login",
+            Endpoint::Account => "account",
+            Endpoint::AccountPassword => "account/password",
+            Endpoint::AccountSessions => "account/sessions/revoke",
+            Endpoint::AccountLogout => "account/logout",
+            Endpoint::BrandingCss => "branding.css",
         }
     }
 
@@ -62,6 +77,11 @@ impl TenantUrls {
 
     pub fn endpoint(&self, endpoint: Endpoint) -> String {
         format!("{}/{}", self.issuer, endpoint.path())
+    }
+
+    /// The endpoint's path on this server (`/t/{tenant}/…`), for links and `return_to`.
+    pub fn path(tenant: &TenantSlug, endpoint: Endpoint) -> String {
+        format!("/t/{tenant}/{}", endpoint.path())
     }
 
     /// RFC 7592 §3 `registration_client_uri`.

@@ -84,6 +84,9 @@ impl AppState {
                 cache
             }
         };
+        crate::web::pages::Pages::load(&settings.pages)
+            .map_err(StartupError)?
+            .install();
         // Last, so a failed start leaves no generated key behind.
         let master_key = Arc::new(load_master_key(&settings)?);
         let allow_private = settings.oauth.allow_private_jwks_uri;

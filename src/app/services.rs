@@ -10,6 +10,9 @@ use crate::oauth::access_token::AccessTokens;
 use crate::oauth::api_keys::ApiKeys;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::grants::refresh_token::RefreshTokens;
+use crate::people::gate::PasswordGate;
+use crate::people::sessions::Sessions;
+use crate::people::throttle::Throttle;
 use crate::people::users::Users;
 use crate::tenants::Tenants;
 
@@ -89,6 +92,32 @@ impl AppState {
             passwords: &self.passwords,
             password_settings: &self.settings.passwords,
             clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            store: &self.store,
+            settings: &self.settings.sessions,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn throttle(&self) -> Throttle<'_> {
+        Throttle {
+            cache: &self.cache,
+            settings: &self.settings.passwords,
+        }
+    }
+
+    pub fn password_gate(&self) -> PasswordGate<'_> {
+        PasswordGate {
+            store: &self.store,
+            passwords: &self.passwords,
+            throttle: self.throttle(),
+            sessions: self.sessions(),
             rng: &self.rng,
         }
     }

@@ -27,6 +27,16 @@ pub enum CacheKey<'a> {
     RegistrationsFrom { tenant: TenantId, subject: &'a str },
     /// Registrations at a tenant in the current hour.
     Registrations { tenant: TenantId },
+    /// Password attempts from one address (an IPv6 /64) in the current minute.
+    PasswordAttemptsFrom { tenant: TenantId, subject: &'a str },
+    /// Failed password checks for one submitted username (folded) in the lockout window.
+    FailuresFor { tenant: TenantId, username: &'a str },
+    /// Failed password checks from one address in the lockout window.
+    FailuresFrom { tenant: TenantId, subject: &'a str },
+    /// Present while a submitted username is locked out.
+    LockedUsername { tenant: TenantId, username: &'a str },
+    /// Present while an address is locked out.
+    LockedAddress { tenant: TenantId, subject: &'a str },
 }
 
 impl CacheKey<'_> {
@@ -44,6 +54,24 @@ impl CacheKey<'_> {
             CacheKey::AssertionsBy { tenant, client } => format!("assertions:{tenant}:{client}"),
             CacheKey::RegistrationsFrom { tenant, subject } => format!("reg:ip:{tenant}:{subject}"),
             CacheKey::Registrations { tenant } => format!("reg:tenant:{tenant}"),
+            // Usernames are digested: the cache holds no list of who was attacked.
+            CacheKey::PasswordAttemptsFrom { tenant, subject } => {
+                format!("pw:rate:{tenant}:{subject}")
+            }
+            CacheKey::FailuresFor { tenant, username } => {
+                format!(
+                    "pw:fail:u:{tenant}:{}",
+                    b64url(&sha256(username.as_bytes()))
+                )
+            }
+            CacheKey::FailuresFrom { tenant, subject } => format!("pw:fail:ip:{tenant}:{subject}"),
+            CacheKey::LockedUsername { tenant, username } => {
+                format!(
+                    "pw:lock:u:{tenant}:{}",
+                    b64url(&sha256(username.as_bytes()))
+                )
+            }
+            CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
         }
     }
 }

@@ -103,11 +103,86 @@ pub struct TenantSettings {
     /// least [`MIN_DYNAMIC_CLIENT_TTL_SECS`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamic_client_ttl_secs: Option<u64>,
+    /// How the tenant's sign-in and account pages look.
+    #[serde(skip_serializing_if = "Branding::is_empty")]
+    pub branding: Branding,
+}
+
+/// A tenant's look on its pages: the name shown is the tenant's display name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Branding {
+    /// An `https` image URL shown above the forms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// `#rrggbb`: buttons, links and focus rings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
+}
+
+impl Branding {
+    pub fn is_empty(&self) -> bool {
+        self.logo_url.is_none() && self.accent_color.is_none()
+    }
+
+    /// The rules stored branding keeps (it ends up in pages and a stylesheet).
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(logo) = &self.logo_url {
+            let ok = logo.len() <= 2048
+                && url::Url::parse(logo).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+            if !ok {
+                return Err("branding.logo_url must be an https URL".into());
+            }
+        }
+        if let Some(colour) = &self.accent_color {
+            let hex = colour.strip_prefix('#').unwrap_or("");
+            if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("branding.accent_color must be #rrggbb".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Tenant {
+    /// A tenant for unit tests of rules that need no store.
+    pub fn for_tests(slug: &str) -> Tenant {
+        Tenant {
+            id: TenantId::for_tests(1),
+            slug: TenantSlug::parse(slug).unwrap(),
+            display_name: slug.to_owned(),
+            created_at: 0,
+            settings: TenantSettings::default(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branding_is_an_https_logo_and_a_hex_colour() {
+        let ok = Branding {
+            logo_url: Some("https://cdn.example.com/logo.svg".into()),
+            accent_color: Some("#0a7F3c".into()),
+        };
+        assert_eq!(ok.check(), Ok(()));
+        for (logo, colour) in [
+            (Some("http://x.io/l.png"), None),
+            (Some("javascript:alert(1)"), None),
+            (None, Some("red")),
+            (None, Some("#12345")),
+            (None, Some("#123456;}body{")),
+        ] {
+            let b = Branding {
+                logo_url: logo.map(str::to_owned),
+                accent_color: colour.map(str::to_owned),
+            };
+            assert!(b.check().is_err(), "{b:?}");
+        }
+    }
 
     #[test]
     fn slugs() {

@@ -1,6 +1,6 @@
 //! The maintenance scheduler: on every replica, every `keys.check_interval_secs`, rotate due
-//! signing keys, purge retired keys past their window, expired tokens and unused dynamic
-//! clients. Every step is safe to run on several replicas at once (conditional writes).
+//! signing keys, purge retired keys past their window, expired tokens, unused dynamic
+//! clients, ended sessions and old sign-in history. Every step is safe to run on several replicas at once (conditional writes).
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Maintenance {
     pub purged_tokens: usize,
     /// Unused dynamically registered clients deleted.
     pub purged_clients: usize,
+    /// Ended sessions and old sign-in history deleted.
+    pub purged_sessions: usize,
 }
 
 /// One maintenance pass.
@@ -31,11 +33,15 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
     let grace = i64::try_from(state.settings.oauth.max_access_token_ttl_secs).unwrap_or(i64::MAX);
     let purged_tokens = state.store.purge_expired_tokens(now, grace).await?;
     let purged_clients = state.clients().purge_unused().await?;
+    // Ended sessions stay a day, so "signed out" can still be told from "never existed".
+    let history = i64::try_from(state.settings.sessions.history_secs).unwrap_or(i64::MAX);
+    let purged_sessions = state.store.purge_sessions(now, 86_400, history).await?;
     Ok(Maintenance {
         rotated,
         purged_tenants,
         purged_tokens,
         purged_clients,
+        purged_sessions,
     })
 }
 

@@ -31,6 +31,14 @@ pub struct PasswordSettings {
     pub max_waiting: usize,
     /// The shortest password accepted when one is set (characters).
     pub min_length: usize,
+    /// Failed password checks for one submitted username before it is locked out.
+    pub lockout_after: u32,
+    /// Failed password checks from one address (an IPv6 /64) before it is locked out.
+    pub address_lockout_after: u32,
+    /// How long a lockout lasts, and the window the failures are counted in (seconds).
+    pub lockout_secs: u64,
+    /// Password attempts one address may make per minute, whatever their outcome.
+    pub attempts_per_minute: u32,
 }
 
 impl Default for PasswordSettings {
@@ -42,6 +50,10 @@ impl Default for PasswordSettings {
             hash_threads: 0,
             max_waiting: 64,
             min_length: 8,
+            lockout_after: 10,
+            address_lockout_after: 100,
+            lockout_secs: 900,
+            attempts_per_minute: 30,
         }
     }
 }

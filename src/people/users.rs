@@ -10,7 +10,7 @@ use crate::error::ServiceError;
 use crate::model::TenantId;
 use crate::model::user::{AuditEvent, Email, Profile, User, UserId, Username, check_label, clip};
 use crate::rng::Rng;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserRef};
 
 /// The user service: what it works with, borrowed from the application state.
 #[derive(Clone, Copy)]
@@ -219,7 +219,7 @@ impl Users<'_> {
         let missing = || ServiceError::NotFound(format!("no user '{}'", clip(reference)));
         let username = Username::parse(reference).map_err(|_| missing())?;
         self.store
-            .user_by_username(tenant, &username)
+            .user_with_hash(tenant, UserRef::Username(&username))
             .await?
             .map(|(u, _)| u)
             .ok_or_else(missing)

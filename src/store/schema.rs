@@ -189,6 +189,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    sessions (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        token_hash -> Binary,
+        user_id -> DbUuid,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        auth_time -> BigInt,
+        amr -> DbJson,
+        acr -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    login_events (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        user_id -> DbUuid,
+        at -> BigInt,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        method -> Text,
+        result -> Text,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(signing_keys -> tenants (tenant_id));
 diesel::joinable!(clients -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -203,4 +241,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     users,
     audit_events,
+    sessions,
+    login_events,
 );

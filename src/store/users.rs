@@ -12,7 +12,7 @@ use crate::model::user::{AuditEvent, Email, Profile, User, UserId, Username};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
-struct UserRow {
+pub(super) struct UserRow {
     id: DbId,
     tenant_id: DbId,
     username: String,
@@ -61,7 +61,7 @@ impl UserRow {
         })
     }
 
-    fn into_user(self) -> Result<(User, Option<String>), StoreError> {
+    pub(super) fn into_user(self) -> Result<(User, Option<String>), StoreError> {
         let id = UserId(self.id.0);
         let corrupt = |what: &str| StoreError::Corrupt(format!("user {id}: {what}"));
         let labels = |v: serde_json::Value| serde_json::from_value::<Vec<String>>(v);
@@ -116,6 +116,14 @@ impl AuditRow {
     }
 }
 
+/// How a user is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum UserRef<'a> {
+    Id(UserId),
+    Username(&'a Username),
+    Email(&'a Email),
+}
+
 /// Which of a user's unique names a conflicting write collided with.
 fn conflict(e: StoreError) -> StoreError {
     match e {
@@ -158,58 +166,44 @@ impl Store {
 
     /// One user of `tenant` by id.
     pub async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StoreError> {
-        self.db
-            .run(move |mut conn| async move {
-                let row: Option<UserRow> = with_conn!(&mut conn, |c| users::table
-                    .filter(users::tenant_id.eq(tenant.db()))
-                    .filter(users::id.eq(DbId(id.0)))
-                    .select(UserRow::as_select())
-                    .first(c)
-                    .await
-                    .optional())?;
-                Ok(row.map(UserRow::into_user).transpose()?.map(|(u, _)| u))
-            })
-            .await
+        Ok(self
+            .user_with_hash(tenant, UserRef::Id(id))
+            .await?
+            .map(|(u, _)| u))
     }
 
-    /// One user of `tenant` by username (any case), with the password hash.
-    pub async fn user_by_username(
+    /// One user of `tenant` by id, username or email (names in any case), with the password
+    /// hash.
+    pub async fn user_with_hash(
         &self,
         tenant: TenantId,
-        username: &Username,
+        by: UserRef<'_>,
     ) -> Result<Option<(User, Option<String>)>, StoreError> {
-        let key = username.key();
+        enum Key {
+            Id(DbId),
+            Username(String),
+            Email(String),
+        }
+        let key = match by {
+            UserRef::Id(id) => Key::Id(DbId(id.0)),
+            UserRef::Username(u) => Key::Username(u.key()),
+            UserRef::Email(e) => Key::Email(e.key()),
+        };
         self.db
             .run(move |mut conn| async move {
-                let row: Option<UserRow> = with_conn!(&mut conn, |c| users::table
-                    .filter(users::tenant_id.eq(tenant.db()))
-                    .filter(users::username_key.eq(&key))
-                    .select(UserRow::as_select())
-                    .first(c)
-                    .await
-                    .optional())?;
+                let row: Option<UserRow> = with_conn!(&mut conn, |c| {
+                    let q = users::table
+                        .filter(users::tenant_id.eq(tenant.db()))
+                        .select(UserRow::as_select())
+                        .into_boxed();
+                    let q = match &key {
+                        Key::Id(id) => q.filter(users::id.eq(*id)),
+                        Key::Username(k) => q.filter(users::username_key.eq(k.clone())),
+                        Key::Email(k) => q.filter(users::email_key.eq(k.clone())),
+                    };
+                    q.first(c).await.optional()
+                })?;
                 row.map(UserRow::into_user).transpose()
-            })
-            .await
-    }
-
-    /// One user of `tenant` by email address (any case).
-    pub async fn user_by_email(
-        &self,
-        tenant: TenantId,
-        email: &Email,
-    ) -> Result<Option<User>, StoreError> {
-        let key = email.key();
-        self.db
-            .run(move |mut conn| async move {
-                let row: Option<UserRow> = with_conn!(&mut conn, |c| users::table
-                    .filter(users::tenant_id.eq(tenant.db()))
-                    .filter(users::email_key.eq(&key))
-                    .select(UserRow::as_select())
-                    .first(c)
-                    .await
-                    .optional())?;
-                Ok(row.map(UserRow::into_user).transpose()?.map(|(u, _)| u))
             })
             .await
     }
@@ -350,28 +344,6 @@ impl Store {
                 .execute(c)
                 .await)?;
                 Ok(n > 0)
-            })
-            .await
-    }
-
-    /// Records a successful sign-in.
-    pub async fn touch_user_login(
-        &self,
-        tenant: TenantId,
-        id: UserId,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.db
-            .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::update(
-                    users::table
-                        .filter(users::tenant_id.eq(tenant.db()))
-                        .filter(users::id.eq(DbId(id.0)))
-                )
-                .set(users::last_login_at.eq(Some(now)))
-                .execute(c)
-                .await)?;
-                Ok(())
             })
             .await
     }

@@ -21,6 +21,8 @@ use latchkey::model::{Tenant, TenantSlug};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
+pub mod browser;
+
 /// Expands `async fn name(backend: Backend)` tests into `sqlite::name` and `postgres::name`.
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
@@ -402,6 +404,25 @@ impl TestApp {
 
     pub fn issuer(&self, slug: &str) -> String {
         format!("{}/t/{slug}", self.base)
+    }
+
+    /// Creates a user of tenant `default` with a password, through the service layer.
+    pub async fn user(&self, username: &str, password: &str) -> latchkey::model::user::User {
+        let tenant = self.default_tenant().await;
+        self.state
+            .users()
+            .create(
+                tenant.id,
+                latchkey::people::users::NewUser {
+                    username: username.into(),
+                    email: Some(format!("{username}@example.com")),
+                    password: Some(password.into()),
+                    ..Default::default()
+                },
+                "test",
+            )
+            .await
+            .expect("create user")
     }
 }
 

@@ -22,3 +22,4 @@ mod oidc;
 mod ops;
 mod replicas;
 mod store;
+mod web;

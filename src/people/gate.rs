@@ -1,0 +1,139 @@
+//! The password gate every surface that takes a password goes through (the login page, the
+//! account page, later device approval): throttling and lockout first, then one argon2id
+//! verification whether or not the account exists (no enumeration by timing), then the
+//! history entry and the rehash.
+
+use super::passwords::{MAX_PASSWORD_BYTES, PasswordHasher};
+use super::sessions::{Origin, Sessions};
+use super::throttle::{Refusal, Throttle};
+use crate::error::ServiceError;
+use crate::model::TenantId;
+use crate::model::session::{LoginMethod, LoginResult};
+use crate::model::user::{Email, User, Username};
+use crate::rng::Rng;
+use crate::store::{Store, UserRef};
+
+/// How a password check ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Not checked: throttled or locked out.
+    Refused(Refusal),
+    /// Unknown account, no password set, or the wrong password: one answer for all three.
+    Wrong,
+    /// The right password of a disabled account.
+    Disabled(User),
+    Right(User),
+}
+
+#[derive(Clone, Copy)]
+pub struct PasswordGate<'a> {
+    pub store: &'a Store,
+    pub passwords: &'a PasswordHasher,
+    pub throttle: Throttle<'a>,
+    pub sessions: Sessions<'a>,
+    pub rng: &'a Rng,
+}
+
+impl PasswordGate<'_> {
+    /// The account a person means by what they typed: a username, else an email address.
+    async fn find(
+        &self,
+        tenant: TenantId,
+        typed: &str,
+    ) -> Result<Option<(User, Option<String>)>, ServiceError> {
+        if let Ok(username) = Username::parse(typed)
+            && let Some(found) = self
+                .store
+                .user_with_hash(tenant, UserRef::Username(&username))
+                .await?
+        {
+            return Ok(Some(found));
+        }
+        if let Ok(email) = Email::parse(typed) {
+            return Ok(self
+                .store
+                .user_with_hash(tenant, UserRef::Email(&email))
+                .await?);
+        }
+        Ok(None)
+    }
+
+    /// Checks `password` for the account named `typed`, from `address` (a rate-limit
+    /// subject).
+    pub async fn check(
+        &self,
+        tenant: TenantId,
+        typed: &str,
+        password: &str,
+        address: &str,
+        origin: &Origin,
+    ) -> Result<Outcome, ServiceError> {
+        let typed = typed.trim();
+        // The lockout is keyed by what was submitted, known account or not.
+        let key = typed.to_lowercase();
+        if let Err(refusal) = self.throttle.admit(tenant, &key, address).await? {
+            if let Some((user, _)) = self.find(tenant, typed).await? {
+                self.sessions
+                    .record_failure(
+                        tenant,
+                        user.id,
+                        LoginMethod::Password,
+                        LoginResult::Locked,
+                        origin,
+                    )
+                    .await?;
+            }
+            return Ok(Outcome::Refused(refusal));
+        }
+        let found = self.find(tenant, typed).await?;
+        let (user, stored) = match found {
+            Some((user, stored)) => (Some(user), stored),
+            None => (None, None),
+        };
+        // An over-long password is wrong without being hashed; everything else costs one
+        // verification (against a decoy hash when there is no account or no password).
+        let verified = if password.len() > MAX_PASSWORD_BYTES {
+            None
+        } else {
+            Some(
+                self.passwords
+                    .verify(password.to_owned(), stored.clone(), self.rng.bytes())
+                    .await?,
+            )
+        };
+        let (Some(user), Some(verified)) = (user.clone(), verified.filter(|v| v.ok)) else {
+            self.throttle.failed(tenant, &key, address).await?;
+            if let Some(user) = user {
+                self.sessions
+                    .record_failure(
+                        tenant,
+                        user.id,
+                        LoginMethod::Password,
+                        LoginResult::WrongPassword,
+                        origin,
+                    )
+                    .await?;
+            }
+            return Ok(Outcome::Wrong);
+        };
+        self.throttle.succeeded(tenant, &key).await?;
+        if let (Some(new), Some(old)) = (verified.rehashed, stored) {
+            self.store
+                .rehash_password(tenant, user.id, &old, &new)
+                .await?;
+        }
+        if !user.is_active() {
+            self.sessions
+                .record_failure(
+                    tenant,
+                    user.id,
+                    LoginMethod::Password,
+                    LoginResult::Disabled,
+                    origin,
+                )
+                .await?;
+            return Ok(Outcome::Disabled(user));
+        }
+        Ok(Outcome::Right(user))
+    }
+}

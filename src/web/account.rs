@@ -1,0 +1,297 @@
+//! `{issuer}/account`: what a signed-in person sees of their account (profile, password,
+//! sessions, sign-in history) and the forms that change it. Without a session it sends the
+//! browser to the login page and back.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::browser::{self, binding, check_post, csrf_token};
+use super::pages::page;
+use super::{PageTenant, brand, failure, forged, see_other, signed_in};
+use crate::app::AppState;
+use crate::clock::rfc3339;
+use crate::model::Tenant;
+use crate::model::session::{Session, SessionId};
+use crate::model::user::User;
+use crate::people::gate::Outcome;
+use crate::urls::{Endpoint, TenantUrls};
+
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+fn notice(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "password" => Some("Your password was changed, and your other sessions were signed out."),
+        "session" => Some("That session was signed out."),
+        _ => None,
+    }
+}
+
+/// The page for the signed-in `user` in `session`.
+async fn render(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    (session, user): (&Session, &User),
+    status: StatusCode,
+    message: (Option<&str>, Option<&str>),
+) -> HttpResponse {
+    let sessions = match state.sessions().of(tenant.id, user.id).await {
+        Ok(s) => s,
+        Err(e) => return failure(tenant, e),
+    };
+    let history = match state.sessions().history(tenant.id, user.id, 20).await {
+        Ok(h) => h,
+        Err(e) => return failure(tenant, e),
+    };
+    let (binding_value, new_cookie) = binding(state, req);
+    let urls = TenantUrls::new(&state.settings, &tenant.slug);
+    let methods: Vec<&str> = session.amr.iter().map(|a| a.as_str()).collect();
+    let mut response = page(
+        status,
+        "account.html",
+        context! {
+            brand => brand(tenant),
+            title => "Your account",
+            notice => message.0,
+            error => message.1,
+            csrf => csrf_token(state, tenant.id, &binding_value),
+            user => context! {
+                username => user.username.as_str(),
+                name => user.profile.name,
+                email => user.email.as_ref().map(|e| e.as_str()),
+                email_verified => user.email_verified,
+                has_password => user.has_password,
+            },
+            session => context! { auth_time => rfc3339(session.auth_time), methods => methods.join(", ") },
+            sessions => sessions.iter().map(|s| context! {
+                id => s.id.to_string(),
+                current => s.id == session.id,
+                user_agent => s.user_agent,
+                ip => s.ip,
+                created_at => rfc3339(s.created_at),
+            }).collect::<Vec<_>>(),
+            history => history.iter().map(|e| context! {
+                at => rfc3339(e.at),
+                method => e.method.as_str(),
+                result => e.result.as_str().replace('_', " "),
+                ip => e.ip,
+                user_agent => e.user_agent,
+            }).collect::<Vec<_>>(),
+            min_length => state.settings.passwords.min_length,
+            password_action => urls.endpoint(Endpoint::AccountPassword),
+            revoke_action => urls.endpoint(Endpoint::AccountSessions),
+            logout_action => urls.endpoint(Endpoint::AccountLogout),
+            passkeys => false,
+        },
+    );
+    if let Some(c) = new_cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// To the login page, coming back to the account page afterwards.
+fn to_login(tenant: &Tenant) -> HttpResponse {
+    let back = TenantUrls::path(&tenant.slug, Endpoint::Account);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", &back)
+        .finish();
+    see_other(&format!(
+        "{}?{query}",
+        TenantUrls::path(&tenant.slug, Endpoint::Login)
+    ))
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    query: web::Query<AccountQuery>,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    match signed_in(&state, &req, tenant).await {
+        Ok(Some((_, session, user))) => {
+            render(
+                &state,
+                &req,
+                tenant,
+                (&session, &user),
+                StatusCode::OK,
+                (notice(query.notice.as_deref()), None),
+            )
+            .await
+        }
+        Ok(None) => to_login(tenant),
+        Err(e) => failure(tenant, e),
+    }
+}
+
+/// A posted account form: its fields once the CSRF check and the session passed.
+struct Posted {
+    fields: std::collections::HashMap<String, String>,
+    token: String,
+    session: Session,
+    user: User,
+}
+
+async fn posted(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    body: &[u8],
+) -> Result<Posted, HttpResponse> {
+    let fields = browser::form(body).map_err(|why| {
+        super::message(StatusCode::BAD_REQUEST, tenant, "That did not work", &why)
+    })?;
+    let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+    check_post(state, req, tenant.id, csrf).map_err(|why| forged(tenant, why))?;
+    match signed_in(state, req, tenant).await {
+        Ok(Some((token, session, user))) => Ok(Posted {
+            fields,
+            token,
+            session,
+            user,
+        }),
+        Ok(None) => Err(to_login(tenant)),
+        Err(e) => Err(failure(tenant, e)),
+    }
+}
+
+/// Changes (or sets) the password: the current one goes through the password gate like a
+/// sign-in; the other sessions end.
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let p = match posted(&state, &req, tenant, &body).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let field = |name: &str| p.fields.get(name).cloned().unwrap_or_default();
+    let again = async |status, error: &str| {
+        render(
+            &state,
+            &req,
+            tenant,
+            (&p.session, &p.user),
+            status,
+            (None, Some(error)),
+        )
+        .await
+    };
+    if p.user.has_password {
+        let origin = browser::origin(&state, &req);
+        let address = browser::address(&state, &req);
+        let outcome = state
+            .password_gate()
+            .check(
+                tenant.id,
+                p.user.username.as_str(),
+                &field("current_password"),
+                &address,
+                &origin,
+            )
+            .await;
+        match outcome {
+            Ok(Outcome::Right(user)) if user.id == p.user.id => {}
+            Ok(Outcome::Refused(_)) => {
+                return again(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts; try again later.",
+                )
+                .await;
+            }
+            Ok(_) => return again(StatusCode::OK, "The current password is not right.").await,
+            Err(e) => return failure(tenant, e),
+        }
+    }
+    let new = field("new_password");
+    if let Err(e) = state
+        .users()
+        .set_password(tenant.id, p.user.id, Some(new), "self")
+        .await
+    {
+        return match e {
+            crate::error::ServiceError::Invalid(why) => again(StatusCode::OK, &why).await,
+            e => failure(tenant, e),
+        };
+    }
+    if let Err(e) = state
+        .sessions()
+        .revoke_others(tenant.id, p.user.id, Some(p.session.id))
+        .await
+    {
+        return failure(tenant, e);
+    }
+    see_other(&format!(
+        "{}?notice=password",
+        TenantUrls::path(&tenant.slug, Endpoint::Account)
+    ))
+}
+
+/// Signs out one of the person's sessions (this one included).
+pub async fn revoke_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let p = match posted(&state, &req, tenant, &body).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let Some(id) = p.fields.get("session").and_then(|s| SessionId::parse(s)) else {
+        return failure(
+            tenant,
+            crate::error::ServiceError::NotFound("no such session".into()),
+        );
+    };
+    if id == p.session.id {
+        return sign_out(&state, tenant, &p.token).await;
+    }
+    match state.sessions().revoke(tenant.id, p.user.id, id).await {
+        Ok(()) => see_other(&format!(
+            "{}?notice=session",
+            TenantUrls::path(&tenant.slug, Endpoint::Account)
+        )),
+        Err(e) => failure(tenant, e),
+    }
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    match posted(&state, &req, tenant, &body).await {
+        Ok(p) => sign_out(&state, tenant, &p.token).await,
+        Err(response) => response,
+    }
+}
+
+async fn sign_out(state: &AppState, tenant: &Tenant, token: &str) -> HttpResponse {
+    if let Err(e) = state.sessions().end(tenant.id, token).await {
+        return failure(tenant, e);
+    }
+    let mut response = see_other(&format!(
+        "{}?notice=signed-out",
+        TenantUrls::path(&tenant.slug, Endpoint::Login)
+    ));
+    let _ = response.add_cookie(&browser::removal(
+        state,
+        browser::session_cookie_name(state, &tenant.slug),
+    ));
+    response
+}

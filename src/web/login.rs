@@ -1,0 +1,246 @@
+//! `{issuer}/login`: the sign-in page. A plain form (`username`, `password`) that password
+//! managers and scripts understand, with passkeys offered beside it when the browser has
+//! them; the password goes through the [`crate::people::gate`] like on every surface.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::browser::{self, binding, check_post, csrf_token, safe_return};
+use super::pages::page;
+use super::{PageTenant, brand, failure, forged, see_other};
+use crate::app::AppState;
+use crate::model::Tenant;
+use crate::model::session::{Amr, LoginMethod};
+use crate::people::gate::Outcome;
+use crate::people::throttle::Refusal;
+use crate::urls::{Endpoint, TenantUrls};
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    return_to: Option<String>,
+    /// Pre-fills the username (OIDC `login_hint`, or after an error).
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+/// What the form shows.
+struct Form<'a> {
+    return_to: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn render(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    status: StatusCode,
+    form: Form<'_>,
+) -> HttpResponse {
+    let (binding_value, new_cookie) = binding(state, req);
+    let urls = TenantUrls::new(&state.settings, &tenant.slug);
+    let mut response = page(
+        status,
+        "login.html",
+        context! {
+            brand => brand(tenant),
+            title => "Sign in",
+            action => urls.endpoint(Endpoint::Login),
+            csrf => csrf_token(state, tenant.id, &binding_value),
+            return_to => form.return_to,
+            username => form.username,
+            error => form.error,
+            notice => form.notice,
+            passkeys => false,
+        },
+    );
+    if let Some(c) = new_cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// Notices another page may ask the login page to show (never free text from the URL).
+fn notice(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "signed-out" => Some("You are signed out."),
+        "password-reset" => Some("Your password was changed. Sign in with the new one."),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    query: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let return_to = query
+        .return_to
+        .as_deref()
+        .and_then(|r| safe_return(tenant, r))
+        .unwrap_or_default();
+    let username: String = query
+        .username
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .take(254)
+        .collect();
+    render(
+        &state,
+        &req,
+        tenant,
+        StatusCode::OK,
+        Form {
+            return_to: &return_to,
+            username: &username,
+            error: None,
+            notice: notice(query.notice.as_deref()),
+        },
+    )
+}
+
+/// The answer to a refused check: 429 with `Retry-After` (RFC 6585 §4).
+fn refused(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    refusal: Refusal,
+    form: Form<'_>,
+) -> HttpResponse {
+    let text = match refusal {
+        Refusal::Throttled(_) => {
+            "Too many sign-in attempts from your network. Wait a minute and try again."
+        }
+        Refusal::LockedOut(_) => {
+            "Too many failed attempts. Sign-in with a password is paused for this account or network; try again later, or sign in with a passkey."
+        }
+    };
+    let mut response = render(
+        state,
+        req,
+        tenant,
+        StatusCode::TOO_MANY_REQUESTS,
+        Form {
+            error: Some(text),
+            ..form
+        },
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&refusal.retry_after().to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let fields = match browser::form(&body) {
+        Ok(f) => f,
+        Err(why) => {
+            return super::message(StatusCode::BAD_REQUEST, tenant, "That did not work", &why);
+        }
+    };
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    if let Err(why) = check_post(&state, &req, tenant.id, field("csrf")) {
+        return forged(tenant, why);
+    }
+    let return_to = safe_return(tenant, field("return_to")).unwrap_or_default();
+    let username: String = field("username").trim().chars().take(254).collect();
+    let form = Form {
+        return_to: &return_to,
+        username: &username,
+        error: None,
+        notice: None,
+    };
+    let password = field("password");
+    if username.is_empty() || password.is_empty() {
+        return render(
+            &state,
+            &req,
+            tenant,
+            StatusCode::OK,
+            Form {
+                error: Some("Enter your username and your password."),
+                ..form
+            },
+        );
+    }
+    let origin = browser::origin(&state, &req);
+    let address = browser::address(&state, &req);
+    let outcome = match state
+        .password_gate()
+        .check(tenant.id, &username, password, &address, &origin)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return failure(tenant, e),
+    };
+    let user = match outcome {
+        Outcome::Refused(refusal) => return refused(&state, &req, tenant, refusal, form),
+        Outcome::Wrong => {
+            return render(
+                &state,
+                &req,
+                tenant,
+                StatusCode::OK,
+                Form {
+                    error: Some("The username or password is not right."),
+                    ..form
+                },
+            );
+        }
+        Outcome::Disabled(_) => {
+            return render(
+                &state,
+                &req,
+                tenant,
+                StatusCode::FORBIDDEN,
+                Form {
+                    error: Some("This account is disabled. Ask your administrator."),
+                    ..form
+                },
+            );
+        }
+        Outcome::Right(user) => user,
+    };
+    // The browser's previous session (if any) ends here: a session id planted before sign-in
+    // is worth nothing after it (session fixation).
+    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
+    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+    let begun = match state
+        .sessions()
+        .begin(
+            tenant.id,
+            &user,
+            vec![Amr::Pwd],
+            LoginMethod::Password,
+            &origin,
+            previous.as_deref(),
+        )
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return failure(tenant, e),
+    };
+    let target = if return_to.is_empty() {
+        TenantUrls::path(&tenant.slug, Endpoint::Account)
+    } else {
+        return_to
+    };
+    let mut response = see_other(&target);
+    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    response
+}

@@ -1,0 +1,4 @@
+//! The browser pages, one file per page as in `src/web/`.
+
+mod account;
+mod login;
