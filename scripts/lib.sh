@@ -60,8 +60,8 @@ lk_apt_ensure() {
 
 # Packages needed to build latchkey (josekit links OpenSSL).
 LK_BUILD_PACKAGES=(libssl-dev pkg-config)
-# Packages the test suite needs for its PostgreSQL and Redis runs.
-LK_TEST_PACKAGES=(postgresql postgresql-client redis-server redis-tools)
+# Packages the test suite needs: PostgreSQL and Redis, and Chromium for the headless browser test.
+LK_TEST_PACKAGES=(postgresql postgresql-client redis-server redis-tools chromium)
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 lk_free_port() {

@@ -3,6 +3,7 @@
 //! guessing throttled through the shared cache.
 
 pub mod gate;
+pub mod passkeys;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;

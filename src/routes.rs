@@ -130,6 +130,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         pages::account::revoke_session,
     );
     page_post(cfg, Endpoint::AccountLogout, pages::account::logout);
+    page_post(
+        cfg,
+        Endpoint::PasskeyLoginStart,
+        pages::passkeys::login_start,
+    );
+    page_post(
+        cfg,
+        Endpoint::PasskeyLoginFinish,
+        pages::passkeys::login_finish,
+    );
+    page_post(
+        cfg,
+        Endpoint::PasskeyRegisterStart,
+        pages::passkeys::register_start,
+    );
+    page_post(
+        cfg,
+        Endpoint::PasskeyRegisterFinish,
+        pages::passkeys::register_finish,
+    );
+    page_post(cfg, Endpoint::PasskeyRename, pages::passkeys::rename);
+    page_post(cfg, Endpoint::PasskeyDelete, pages::passkeys::delete);
 
     cfg.service(
         web::scope("/admin")

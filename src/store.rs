@@ -6,6 +6,7 @@ mod api_keys;
 mod clients;
 pub mod db;
 mod keys;
+mod passkeys;
 mod schema;
 mod sessions;
 mod tenants;

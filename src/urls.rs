@@ -28,6 +28,13 @@ pub enum Endpoint {
     AccountPassword,
     AccountSessions,
     AccountLogout,
+    /// Passkey ceremonies (JSON, called by the pages' script) and the passkey forms.
+    PasskeyLoginStart,
+    PasskeyLoginFinish,
+    PasskeyRegisterStart,
+    PasskeyRegisterFinish,
+    PasskeyRename,
+    PasskeyDelete,
     /// The tenant's branding stylesheet.
     BrandingCss,
 }
@@ -47,6 +54,12 @@ impl Endpoint {
             Endpoint::AccountPassword => "account/password",
             Endpoint::AccountSessions => "account/sessions/revoke",
             Endpoint::AccountLogout => "account/logout",
+            Endpoint::PasskeyLoginStart => "passkeys/login/start",
+            Endpoint::PasskeyLoginFinish => "passkeys/login/finish",
+            Endpoint::PasskeyRegisterStart => "account/passkeys/register/start",
+            Endpoint::PasskeyRegisterFinish => "account/passkeys/register/finish",
+            Endpoint::PasskeyRename => "account/passkeys/rename",
+            Endpoint::PasskeyDelete => "account/passkeys/delete",
             Endpoint::BrandingCss => "branding.css",
         }
     }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod browser;
 pub mod login;
 pub mod pages;
+pub mod passkeys;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};

@@ -11,6 +11,7 @@ use crate::oauth::api_keys::ApiKeys;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::grants::refresh_token::RefreshTokens;
 use crate::people::gate::PasswordGate;
+use crate::people::passkeys::Passkeys;
 use crate::people::sessions::Sessions;
 use crate::people::throttle::Throttle;
 use crate::people::users::Users;
@@ -102,6 +103,17 @@ impl AppState {
             settings: &self.settings.sessions,
             clock: &self.clock,
             rng: &self.rng,
+        }
+    }
+
+    pub fn passkeys(&self) -> Passkeys<'_> {
+        Passkeys {
+            store: &self.store,
+            cache: &self.cache,
+            settings: &self.settings,
+            clock: &self.clock,
+            rng: &self.rng,
+            sessions: self.sessions(),
         }
     }
 

@@ -37,6 +37,8 @@ pub enum CacheKey<'a> {
     LockedUsername { tenant: TenantId, username: &'a str },
     /// Present while an address is locked out.
     LockedAddress { tenant: TenantId, subject: &'a str },
+    /// A WebAuthn ceremony in progress, under its random id.
+    Ceremony { tenant: TenantId, id: &'a str },
 }
 
 impl CacheKey<'_> {
@@ -72,6 +74,7 @@ impl CacheKey<'_> {
                 )
             }
             CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
+            CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
         }
     }
 }

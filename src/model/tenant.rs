@@ -106,6 +106,27 @@ pub struct TenantSettings {
     /// How the tenant's sign-in and account pages look.
     #[serde(skip_serializing_if = "Branding::is_empty")]
     pub branding: Branding,
+    /// Passkeys (on unless switched off).
+    #[serde(skip_serializing_if = "PasskeyPolicy::is_default")]
+    pub passkeys: PasskeyPolicy,
+}
+
+/// A tenant's passkey policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasskeyPolicy {
+    /// Switch passkeys off (they are on by default).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// Let people create an account with a passkey and no password at `{issuer}/signup`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub signup: bool,
+}
+
+impl PasskeyPolicy {
+    pub fn is_default(&self) -> bool {
+        *self == PasskeyPolicy::default()
+    }
 }
 
 /// A tenant's look on its pages: the name shown is the tenant's display name.

@@ -602,7 +602,9 @@ mod tests {
         // minijinja escapes `/` as well.
         assert!(body.contains(r#"action="https:&#x2f;&#x2f;app.example&#x2f;cb?x=1""#));
         assert!(body.contains(r#"name="state" value="&lt;s&gt;""#));
-        assert!(body.contains(r#"name="iss" value="https:&#x2f;&#x2f;id.example&#x2f;t&#x2f;acme""#));
+        assert!(
+            body.contains(r#"name="iss" value="https:&#x2f;&#x2f;id.example&#x2f;t&#x2f;acme""#)
+        );
     }
 
     #[test]

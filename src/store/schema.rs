@@ -226,7 +226,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    passkeys (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        user_id -> DbUuid,
+        credential_id -> Binary,
+        name -> Text,
+        passkey -> DbJson,
+        sign_count -> BigInt,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(signing_keys -> tenants (tenant_id));
 diesel::joinable!(clients -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -243,4 +263,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     sessions,
     login_events,
+    passkeys,
 );

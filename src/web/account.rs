@@ -22,12 +22,30 @@ use crate::urls::{Endpoint, TenantUrls};
 pub struct AccountQuery {
     #[serde(default)]
     notice: Option<String>,
+    /// `passkey`: right after a password sign-in, offer to add one.
+    #[serde(default)]
+    offer: Option<String>,
+    /// Where to go on after the offer (a page of this tenant).
+    #[serde(default, rename = "continue")]
+    next: Option<String>,
+}
+
+/// What the page says above its sections.
+#[derive(Default)]
+struct Banner<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    offer_passkey: bool,
+    next: Option<String>,
 }
 
 fn notice(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "password" => Some("Your password was changed, and your other sessions were signed out."),
         "session" => Some("That session was signed out."),
+        "passkey" => Some("Your passkey was added. Next time, sign in with it."),
+        "passkey-renamed" => Some("The passkey was renamed."),
+        "passkey-deleted" => Some("The passkey was deleted."),
         _ => None,
     }
 }
@@ -39,7 +57,7 @@ async fn render(
     tenant: &Tenant,
     (session, user): (&Session, &User),
     status: StatusCode,
-    message: (Option<&str>, Option<&str>),
+    banner: Banner<'_>,
 ) -> HttpResponse {
     let sessions = match state.sessions().of(tenant.id, user.id).await {
         Ok(s) => s,
@@ -48,6 +66,15 @@ async fn render(
     let history = match state.sessions().history(tenant.id, user.id, 20).await {
         Ok(h) => h,
         Err(e) => return failure(tenant, e),
+    };
+    let passkeys_on = state.passkeys().available(tenant);
+    let passkey_list = if passkeys_on {
+        match state.passkeys().of(tenant.id, user).await {
+            Ok(p) => p,
+            Err(e) => return failure(tenant, e),
+        }
+    } else {
+        Vec::new()
     };
     let (binding_value, new_cookie) = binding(state, req);
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
@@ -58,8 +85,10 @@ async fn render(
         context! {
             brand => brand(tenant),
             title => "Your account",
-            notice => message.0,
-            error => message.1,
+            notice => banner.notice,
+            error => banner.error,
+            offer_passkey => banner.offer_passkey && passkey_list.is_empty(),
+            next => banner.next,
             csrf => csrf_token(state, tenant.id, &binding_value),
             user => context! {
                 username => user.username.as_str(),
@@ -87,7 +116,18 @@ async fn render(
             password_action => urls.endpoint(Endpoint::AccountPassword),
             revoke_action => urls.endpoint(Endpoint::AccountSessions),
             logout_action => urls.endpoint(Endpoint::AccountLogout),
-            passkeys => false,
+            passkeys => passkeys_on,
+            passkey_list => passkey_list.iter().map(|p| context! {
+                id => p.id.to_string(),
+                name => p.name,
+                created_at => rfc3339(p.created_at),
+                last_used_at => p.last_used_at.map(rfc3339),
+                backed_up => p.backed_up,
+            }).collect::<Vec<_>>(),
+            passkey_register_start => urls.endpoint(Endpoint::PasskeyRegisterStart),
+            passkey_register_finish => urls.endpoint(Endpoint::PasskeyRegisterFinish),
+            passkey_rename => urls.endpoint(Endpoint::PasskeyRename),
+            passkey_delete => urls.endpoint(Endpoint::PasskeyDelete),
         },
     );
     if let Some(c) = new_cookie {
@@ -123,7 +163,15 @@ pub async fn show(
                 tenant,
                 (&session, &user),
                 StatusCode::OK,
-                (notice(query.notice.as_deref()), None),
+                Banner {
+                    notice: notice(query.notice.as_deref()),
+                    offer_passkey: query.offer.as_deref() == Some("passkey"),
+                    next: query
+                        .next
+                        .as_deref()
+                        .and_then(|n| browser::safe_return(tenant, n)),
+                    ..Banner::default()
+                },
             )
             .await
         }
@@ -133,14 +181,14 @@ pub async fn show(
 }
 
 /// A posted account form: its fields once the CSRF check and the session passed.
-struct Posted {
-    fields: std::collections::HashMap<String, String>,
-    token: String,
-    session: Session,
-    user: User,
+pub(super) struct Posted {
+    pub fields: std::collections::HashMap<String, String>,
+    pub token: String,
+    pub session: Session,
+    pub user: User,
 }
 
-async fn posted(
+pub(super) async fn posted(
     state: &AppState,
     req: &HttpRequest,
     tenant: &Tenant,
@@ -184,7 +232,10 @@ pub async fn change_password(
             tenant,
             (&p.session, &p.user),
             status,
-            (None, Some(error)),
+            Banner {
+                error: Some(error),
+                ..Banner::default()
+            },
         )
         .await
     };

@@ -57,7 +57,9 @@ fn render(
             username => form.username,
             error => form.error,
             notice => form.notice,
-            passkeys => false,
+            passkeys => state.passkeys().available(tenant),
+            passkey_start => urls.endpoint(Endpoint::PasskeyLoginStart),
+            passkey_finish => urls.endpoint(Endpoint::PasskeyLoginFinish),
         },
     );
     if let Some(c) = new_cookie {
@@ -235,8 +237,23 @@ pub async fn submit(
         Ok(b) => b,
         Err(e) => return failure(tenant, e),
     };
-    let target = if return_to.is_empty() {
-        TenantUrls::path(&tenant.slug, Endpoint::Account)
+    // After a password, offer a passkey (the account page asks, then continues).
+    let offer = state.passkeys().available(tenant)
+        && state
+            .passkeys()
+            .of(tenant.id, &user)
+            .await
+            .is_ok_and(|p| p.is_empty());
+    let account = TenantUrls::path(&tenant.slug, Endpoint::Account);
+    let target = if offer {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("offer", "passkey");
+        if !return_to.is_empty() {
+            query.append_pair("continue", &return_to);
+        }
+        format!("{account}?{}", query.finish())
+    } else if return_to.is_empty() {
+        account
     } else {
         return_to
     };

@@ -37,7 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The policy of our pages: scripts and styles from our own origin only, no inline code,
 /// never framed, forms posting back here (DESIGN §4).
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
      img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 #[derive(Debug)]
@@ -135,14 +135,16 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A page with the headers every page of ours carries: never cached, never framed, no
-/// referrer leaked, no sniffing.
+/// referrer leaked to other sites, no sniffing. `same-origin`, not `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` with form posts, and the same-origin check of
+/// [`super::browser::check_post`] needs the real origin.
 pub fn html(status: StatusCode, csp: &str, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, csp.to_owned()))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(body)
 }

@@ -337,7 +337,10 @@ impl TestApp {
         } else {
             "http"
         };
-        settings.server.public_url = format!("{scheme}://localhost:{port}");
+        // A replica may be told to sit behind another's URL (one public URL, many replicas).
+        if settings.server.public_url == Settings::default().server.public_url {
+            settings.server.public_url = format!("{scheme}://localhost:{port}");
+        }
         let clock = Clock::mock(time::OffsetDateTime::now_utc().unix_timestamp());
         let mut state = AppState::prepare(settings, clock).await.expect("app state");
         if let Some(cache) = cache {

@@ -163,6 +163,25 @@ impl Browser {
         self.read(request.send().await.unwrap()).await
     }
 
+    /// POSTs `body` as JSON, as the pages' script does.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self
+            .client
+            .post(url)
+            .header(COOKIE, self.cookie_header())
+            .header("user-agent", &self.user_agent)
+            .json(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.read(request.send().await.unwrap()).await
+    }
+
     /// Signs in with a password at `issuer` (GET the form, POST it); the POST's answer.
     pub async fn login(&self, issuer: &str, username: &str, password: &str) -> Page {
         let form = self.get(&format!("{issuer}/login")).await;

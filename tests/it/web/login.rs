@@ -69,7 +69,20 @@ async fn a_password_signs_in_and_the_session_is_a_cookie(backend: Backend) {
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(done.location(), "/t/default/account");
+    // No passkey yet: the account page offers one, then continues where the person was going.
+    assert_eq!(
+        done.location(),
+        "/t/default/account?offer=passkey&continue=%2Ft%2Fdefault%2Faccount"
+    );
+    let offer = browser
+        .get(&format!("{}{}", app.base, done.location()))
+        .await;
+    assert!(
+        offer.body.contains("add a passkey to this device"),
+        "{}",
+        offer.body
+    );
+    assert!(offer.body.contains(r#"id="continue""#));
     let session = done
         .set_cookie("latchkey-session-default")
         .expect("a session cookie");
@@ -106,7 +119,7 @@ async fn a_password_signs_in_and_the_session_is_a_cookie(backend: Backend) {
         )
         .await;
     assert_eq!(done.status, 303, "an email address signs in too");
-    assert_eq!(done.location(), "/t/default/account");
+    assert_eq!(done.location(), "/t/default/account?offer=passkey");
 
     // Signing out ends the session; the account page then sends the browser to sign in.
     let account = browser.get(&format!("{issuer}/account")).await;

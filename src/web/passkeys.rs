@@ -1,0 +1,324 @@
+//! The passkey endpoints the pages' script calls (JSON in, JSON out, same origin only, the
+//! CSRF token in `X-CSRF-Token`), and the rename and delete forms of the account page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::browser::{self, check_post, safe_return};
+use super::{PageTenant, failure, see_other, signed_in};
+use crate::app::AppState;
+use crate::error::ServiceError;
+use crate::model::Tenant;
+use crate::model::session::LoginMethod;
+use crate::people::passkeys::{CEREMONY_TTL, PasskeyError};
+use crate::urls::{Endpoint, TenantUrls};
+
+fn problem(status: StatusCode, error: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": error, "message": message }))
+}
+
+fn service_problem(e: ServiceError) -> HttpResponse {
+    match e {
+        ServiceError::Invalid(why) => problem(StatusCode::BAD_REQUEST, "invalid", &why),
+        ServiceError::Conflict(why) => problem(StatusCode::CONFLICT, "conflict", &why),
+        ServiceError::NotFound(why) => problem(StatusCode::NOT_FOUND, "not_found", &why),
+        ServiceError::Busy(why) => problem(StatusCode::TOO_MANY_REQUESTS, "busy", &why),
+        e => {
+            tracing::warn!(error = %e, "passkey endpoint failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service cannot answer right now. Try again in a minute.",
+            )
+        }
+    }
+}
+
+/// A refusal before any work, answered as [`problem`].
+struct Refusal(StatusCode, &'static str, &'static str);
+
+impl Refusal {
+    fn response(self) -> HttpResponse {
+        problem(self.0, self.1, self.2)
+    }
+}
+
+/// The checks every call passes first: JSON, same origin, the CSRF token.
+fn guard(state: &AppState, req: &HttpRequest, tenant: &Tenant) -> Result<(), Refusal> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(Refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid",
+            "send application/json",
+        ));
+    }
+    let token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if tenant.settings.passkeys.disabled {
+        return Err(Refusal(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "passkeys are switched off here",
+        ));
+    }
+    check_post(state, req, tenant.id, token).map_err(|_| {
+        Refusal(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This page has expired. Reload it and try again.",
+        )
+    })
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes)
+        .map_err(|_| Refusal(StatusCode::BAD_REQUEST, "invalid", "malformed request"))
+}
+
+fn ceremony_cookie(state: &AppState) -> String {
+    if browser::secure(state) {
+        "__Host-latchkey-ceremony".into()
+    } else {
+        "latchkey-ceremony".into()
+    }
+}
+
+fn with_ceremony(state: &AppState, options: serde_json::Value, id: String) -> HttpResponse {
+    let mut cookie = browser::cookie(state, ceremony_cookie(state), id);
+    cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
+        i64::try_from(CEREMONY_TTL.as_secs()).unwrap_or(300),
+    ));
+    let mut response = HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "options": options }));
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+fn ceremony_id(state: &AppState, req: &HttpRequest) -> Option<String> {
+    req.cookie(&ceremony_cookie(state))
+        .map(|c| c.value().to_owned())
+}
+
+pub async fn login_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    match state.passkeys().start_login(tenant).await {
+        Ok((options, id)) => with_ceremony(&state, options, id),
+        Err(e) => service_problem(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginFinish {
+    credential: PublicKeyCredential,
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn login_finish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    let finish: LoginFinish = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.response(),
+    };
+    let Some(id) = ceremony_id(&state, &req) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "expired",
+            &PasskeyError::Expired.to_string(),
+        );
+    };
+    let origin = browser::origin(&state, &req);
+    let (user, amr) = match state
+        .passkeys()
+        .finish_login(tenant, &id, &finish.credential, &origin)
+        .await
+    {
+        Ok(found) => found,
+        Err(PasskeyError::Service(e)) => return service_problem(e),
+        Err(e @ PasskeyError::Disabled) => {
+            return problem(StatusCode::FORBIDDEN, "disabled", &e.to_string());
+        }
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "rejected", &e.to_string()),
+    };
+    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
+    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+    let begun = match state
+        .sessions()
+        .begin(
+            tenant.id,
+            &user,
+            amr,
+            LoginMethod::Passkey,
+            &origin,
+            previous.as_deref(),
+        )
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return service_problem(e),
+    };
+    let target = safe_return(tenant, &finish.return_to)
+        .unwrap_or_else(|| TenantUrls::path(&tenant.slug, Endpoint::Account));
+    let mut response = HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "redirect": target }));
+    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+    response
+}
+
+pub async fn register_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    let user = match signed_in(&state, &req, tenant).await {
+        Ok(Some((_, _, user))) => user,
+        Ok(None) => return problem(StatusCode::UNAUTHORIZED, "signed_out", "Sign in first."),
+        Err(e) => return service_problem(e),
+    };
+    match state.passkeys().start_registration(tenant, &user).await {
+        Ok((options, id)) => with_ceremony(&state, options, id),
+        Err(e) => service_problem(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RegisterFinish {
+    credential: RegisterPublicKeyCredential,
+    name: String,
+}
+
+pub async fn register_finish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    let finish: RegisterFinish = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.response(),
+    };
+    let user = match signed_in(&state, &req, tenant).await {
+        Ok(Some((_, _, user))) => user,
+        Ok(None) => return problem(StatusCode::UNAUTHORIZED, "signed_out", "Sign in first."),
+        Err(e) => return service_problem(e),
+    };
+    let Some(id) = ceremony_id(&state, &req) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "expired",
+            "the registration took too long; try again",
+        );
+    };
+    match state
+        .passkeys()
+        .finish_registration(tenant, &user, &id, &finish.credential, &finish.name)
+        .await
+    {
+        Ok(record) => {
+            let mut response = HttpResponse::Ok().json(json!({
+                "id": record.id.to_string(),
+                "redirect": format!("{}?notice=passkey", TenantUrls::path(&tenant.slug, Endpoint::Account)),
+            }));
+            let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+            response
+        }
+        Err(e) => service_problem(e),
+    }
+}
+
+/// The rename and delete forms of the account page.
+async fn change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+    delete: bool,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let p = match super::account::posted(&state, &req, tenant, &bytes).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(id) = p
+        .fields
+        .get("passkey")
+        .and_then(|s| uuid::Uuid::try_parse(s).ok())
+    else {
+        return failure(tenant, ServiceError::NotFound("no such passkey".into()));
+    };
+    let result = if delete {
+        state.passkeys().delete(tenant.id, &p.user, id).await
+    } else {
+        let name = p.fields.get("name").map(String::as_str).unwrap_or("");
+        state.passkeys().rename(tenant.id, &p.user, id, name).await
+    };
+    match result {
+        Ok(()) => see_other(&format!(
+            "{}?notice={}",
+            TenantUrls::path(&tenant.slug, Endpoint::Account),
+            if delete {
+                "passkey-deleted"
+            } else {
+                "passkey-renamed"
+            }
+        )),
+        Err(e) => failure(tenant, e),
+    }
+}
+
+pub async fn rename(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    change(req, state, tenant, bytes, false).await
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    change(req, state, tenant, bytes, true).await
+}
