@@ -66,6 +66,7 @@ pub struct Settings {
     pub passwords: crate::people::passwords::PasswordSettings,
     pub sessions: crate::people::sessions::SessionSettings,
     pub pages: crate::web::pages::PageSettings,
+    pub mail: crate::mail::MailSettings,
     pub log: LogSettings,
 }
 
@@ -377,6 +378,8 @@ impl Settings {
                 self.sessions.max_lifetime_secs,
             ),
             ("sessions.history_secs", self.sessions.history_secs),
+            ("mail.link_ttl_secs", self.mail.link_ttl_secs),
+            ("mail.poll_interval_secs", self.mail.poll_interval_secs),
         ] {
             if value > TEN_YEARS {
                 return Err(bad(key, "must be at most ten years"));
@@ -418,6 +421,12 @@ impl Settings {
             (
                 "sessions.max_lifetime_secs",
                 self.sessions.max_lifetime_secs,
+            ),
+            ("mail.link_ttl_secs", self.mail.link_ttl_secs),
+            ("mail.poll_interval_secs", self.mail.poll_interval_secs),
+            (
+                "mail.max_attempts",
+                u64::try_from(self.mail.max_attempts).unwrap_or(0),
             ),
         ] {
             if value == 0 {

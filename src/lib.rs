@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod oauth;
 pub mod oidc;

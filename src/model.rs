@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod claims;
 pub mod client;
 pub mod key;
+pub mod outbox;
 pub mod passkey;
 pub mod redirect_uri;
 pub mod session;

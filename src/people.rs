@@ -3,6 +3,7 @@
 //! guessing throttled through the shared cache.
 
 pub mod gate;
+pub mod links;
 pub mod passkeys;
 pub mod passwords;
 pub mod sessions;

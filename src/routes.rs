@@ -107,16 +107,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // The browser pages (DESIGN §4).
     read(cfg, "/assets/{name}", pages::assets::asset);
     read(cfg, &Endpoint::BrandingCss.route(), pages::assets::branding);
-    cfg.service(
-        web::resource(Endpoint::Login.route())
-            .app_data(web::PayloadConfig::new(MAX_BODY))
-            .route(
-                web::route()
-                    .guard(guard::Any(guard::Get()).or(guard::Head()))
-                    .to(pages::login::show),
-            )
-            .route(web::post().to(pages::login::submit))
-            .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
+    page_form(
+        cfg,
+        Endpoint::Login,
+        pages::login::show,
+        pages::login::submit,
     );
     read(cfg, &Endpoint::Account.route(), pages::account::show);
     page_post(
@@ -152,6 +147,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     page_post(cfg, Endpoint::PasskeyRename, pages::passkeys::rename);
     page_post(cfg, Endpoint::PasskeyDelete, pages::passkeys::delete);
+    page_post(
+        cfg,
+        Endpoint::AccountVerifyEmail,
+        pages::recovery::send_verification,
+    );
+    page_form(
+        cfg,
+        Endpoint::PasswordForgot,
+        pages::recovery::forgot_form,
+        pages::recovery::forgot,
+    );
+    page_form(
+        cfg,
+        Endpoint::PasswordReset,
+        pages::recovery::reset_form,
+        pages::recovery::reset,
+    );
+    page_form(
+        cfg,
+        Endpoint::EmailVerify,
+        pages::recovery::verify_form,
+        pages::recovery::verify,
+    );
 
     cfg.service(
         web::scope("/admin")
@@ -263,6 +281,29 @@ where
         web::resource(path)
             .route(web::post().to(handler))
             .default_service(web::to(method_not_allowed("POST"))),
+    );
+}
+
+/// A page that shows a form (GET, HEAD) and takes its post.
+fn page_form<G, GArgs, P, PArgs>(cfg: &mut web::ServiceConfig, endpoint: Endpoint, show: G, take: P)
+where
+    G: Handler<GArgs>,
+    GArgs: FromRequest + 'static,
+    G::Output: Responder + 'static,
+    P: Handler<PArgs>,
+    PArgs: FromRequest + 'static,
+    P::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(endpoint.route())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(
+                web::route()
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(show),
+            )
+            .route(web::post().to(take))
+            .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
     );
 }
 

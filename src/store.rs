@@ -6,6 +6,7 @@ mod api_keys;
 mod clients;
 pub mod db;
 mod keys;
+mod outbox;
 mod passkeys;
 mod schema;
 mod sessions;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 pub use db::DatabaseLocation;
 use db::{Db, with_conn};
+pub use outbox::NewLink;
 use types::DbId;
 pub use users::UserRef;
 

@@ -35,6 +35,12 @@ pub enum Endpoint {
     PasskeyRegisterFinish,
     PasskeyRename,
     PasskeyDelete,
+    /// Mailed links: ask for a reset, set the new password, confirm an address; and the
+    /// account page's "send a verification mail".
+    PasswordForgot,
+    PasswordReset,
+    EmailVerify,
+    AccountVerifyEmail,
     /// The tenant's branding stylesheet.
     BrandingCss,
 }
@@ -61,6 +67,10 @@ impl Endpoint {
             Endpoint::PasskeyRename => "account/passkeys/rename",
             Endpoint::PasskeyDelete => "account/passkeys/delete",
             Endpoint::BrandingCss => "branding.css",
+            Endpoint::PasswordForgot => "password/forgot",
+            Endpoint::PasswordReset => "password/reset",
+            Endpoint::EmailVerify => "email/verify",
+            Endpoint::AccountVerifyEmail => "account/email/verify",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod login;
 pub mod pages;
 pub mod passkeys;
+pub mod recovery;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
@@ -126,6 +127,28 @@ fn failure(tenant: &Tenant, e: ServiceError) -> HttpResponse {
             r
         }
     }
+}
+
+/// A posted form's fields, once the body parsed and the CSRF and origin checks passed; else
+/// the page to answer with.
+fn posted_form(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, Box<HttpResponse>> {
+    let fields = browser::form(body).map_err(|why| {
+        Box::new(message(
+            StatusCode::BAD_REQUEST,
+            tenant,
+            "That did not work",
+            &why,
+        ))
+    })?;
+    let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+    browser::check_post(state, req, tenant.id, csrf)
+        .map_err(|why| Box::new(forged(tenant, why)))?;
+    Ok(fields)
 }
 
 /// The browser's session at `tenant`, if it holds one that is live: the cookie token, the

@@ -93,6 +93,8 @@ impl AppState {
         let hot = Arc::new(HotCopies::new(&settings));
         let rng = Rng::System;
         let passwords = PasswordHasher::new(&settings.passwords, &rng).map_err(StartupError)?;
+        let mailer =
+            crate::mail::Mailer::new(&settings.mail, &settings.data_dir()).map_err(StartupError)?;
         Ok(AppState {
             invalidator: Invalidator::new(hot.clone(), cache.clone()),
             hot,
@@ -102,6 +104,7 @@ impl AppState {
             clock,
             rng,
             passwords,
+            mailer,
             master_key,
             metrics: Arc::new(Metrics::new()),
             http: reqwest::Client::builder()
@@ -216,6 +219,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartupError> {
         .map_err(|e| StartupError(format!("server.bind: cannot listen on {addr}: {e}")))?;
     let state = AppState::prepare(settings, Clock::System).await?;
     crate::ops::scheduler::spawn(&state);
+    crate::mail::spawn(&state);
     let server = http_server(state.clone(), listener).map_err(|e| {
         let message = e.to_string();
         if message.starts_with("server.tls_") {

@@ -11,6 +11,7 @@ use crate::oauth::api_keys::ApiKeys;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::grants::refresh_token::RefreshTokens;
 use crate::people::gate::PasswordGate;
+use crate::people::links::Links;
 use crate::people::passkeys::Passkeys;
 use crate::people::sessions::Sessions;
 use crate::people::throttle::Throttle;
@@ -101,6 +102,18 @@ impl AppState {
         Sessions {
             store: &self.store,
             settings: &self.settings.sessions,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn links(&self) -> Links<'_> {
+        Links {
+            store: &self.store,
+            cache: &self.cache,
+            settings: &self.settings,
+            passwords: &self.passwords,
+            password_settings: &self.settings.passwords,
             clock: &self.clock,
             rng: &self.rng,
         }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The bounded argon2id pool.
     pub passwords: PasswordHasher,
+    /// How the outbox worker sends mail.
+    pub mailer: crate::mail::Mailer,
     /// Outgoing HTTP (clients' `jwks_uri`): short timeouts, no redirects.
     pub http: reqwest::Client,
     pub(super) shutdown: Arc<watch::Sender<bool>>,

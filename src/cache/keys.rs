@@ -37,6 +37,13 @@ pub enum CacheKey<'a> {
     LockedUsername { tenant: TenantId, username: &'a str },
     /// Present while an address is locked out.
     LockedAddress { tenant: TenantId, subject: &'a str },
+    /// Password-reset requests from one address in the current hour.
+    ResetsFrom { tenant: TenantId, subject: &'a str },
+    /// Reset mails to one account in the current hour.
+    ResetsFor {
+        tenant: TenantId,
+        user: crate::model::user::UserId,
+    },
     /// A WebAuthn ceremony in progress, under its random id.
     Ceremony { tenant: TenantId, id: &'a str },
 }
@@ -75,6 +82,8 @@ impl CacheKey<'_> {
             }
             CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
             CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
+            CacheKey::ResetsFrom { tenant, subject } => format!("reset:ip:{tenant}:{subject}"),
+            CacheKey::ResetsFor { tenant, user } => format!("reset:user:{tenant}:{user}"),
         }
     }
 }

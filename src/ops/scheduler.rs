@@ -20,7 +20,7 @@ pub struct Maintenance {
     pub purged_tokens: usize,
     /// Unused dynamically registered clients deleted.
     pub purged_clients: usize,
-    /// Ended sessions and old sign-in history deleted.
+    /// Ended sessions, old sign-in history, settled outbox rows and spent links deleted.
     pub purged_sessions: usize,
 }
 
@@ -35,7 +35,8 @@ pub async fn maintain(state: &AppState) -> Result<Maintenance, ServiceError> {
     let purged_clients = state.clients().purge_unused().await?;
     // Ended sessions stay a day, so "signed out" can still be told from "never existed".
     let history = i64::try_from(state.settings.sessions.history_secs).unwrap_or(i64::MAX);
-    let purged_sessions = state.store.purge_sessions(now, 86_400, history).await?;
+    let purged_sessions = state.store.purge_sessions(now, 86_400, history).await?
+        + state.store.purge_outbox(now, 7 * 86_400).await?;
     Ok(Maintenance {
         rotated,
         purged_tenants,

@@ -245,6 +245,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    outbox (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        kind -> Text,
+        payload -> DbJson,
+        created_at -> BigInt,
+        available_at -> BigInt,
+        attempts -> Integer,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    user_tokens (token_hash) {
+        token_hash -> Binary,
+        tenant_id -> DbUuid,
+        user_id -> DbUuid,
+        purpose -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(signing_keys -> tenants (tenant_id));
@@ -264,4 +301,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_events,
     passkeys,
+    outbox,
+    user_tokens,
 );

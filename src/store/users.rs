@@ -378,6 +378,24 @@ impl Store {
             .await
     }
 
+    /// Records an audit event on its own (for changes whose transaction is elsewhere).
+    pub async fn record_audit(
+        &self,
+        tenant: TenantId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let row = AuditRow::new(tenant, event);
+        self.db
+            .run(move |mut conn| async move {
+                with_conn!(&mut conn, |c| diesel::insert_into(audit_events::table)
+                    .values(&row)
+                    .execute(c)
+                    .await)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// The audit events about `target` in `tenant`, oldest first.
     pub async fn audit_events(
         &self,

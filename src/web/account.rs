@@ -46,6 +46,7 @@ fn notice(key: Option<&str>) -> Option<&'static str> {
         "passkey" => Some("Your passkey was added. Next time, sign in with it."),
         "passkey-renamed" => Some("The passkey was renamed."),
         "passkey-deleted" => Some("The passkey was deleted."),
+        "verification-sent" => Some("A confirmation link is on its way to your address."),
         _ => None,
     }
 }
@@ -116,6 +117,8 @@ async fn render(
             password_action => urls.endpoint(Endpoint::AccountPassword),
             revoke_action => urls.endpoint(Endpoint::AccountSessions),
             logout_action => urls.endpoint(Endpoint::AccountLogout),
+            verify_action => (user.email.is_some() && !user.email_verified)
+                .then(|| urls.endpoint(Endpoint::AccountVerifyEmail)),
             passkeys => passkeys_on,
             passkey_list => passkey_list.iter().map(|p| context! {
                 id => p.id.to_string(),

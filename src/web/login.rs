@@ -60,6 +60,7 @@ fn render(
             passkeys => state.passkeys().available(tenant),
             passkey_start => urls.endpoint(Endpoint::PasskeyLoginStart),
             passkey_finish => urls.endpoint(Endpoint::PasskeyLoginFinish),
+            reset => urls.endpoint(Endpoint::PasswordForgot),
         },
     );
     if let Some(c) = new_cookie {

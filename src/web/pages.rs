@@ -33,6 +33,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         "form_post.html",
         include_str!("../../templates/form_post.html"),
     ),
+    ("forgot.html", include_str!("../../templates/forgot.html")),
+    ("reset.html", include_str!("../../templates/reset.html")),
+    ("verify.html", include_str!("../../templates/verify.html")),
 ];
 
 /// The policy of our pages: scripts and styles from our own origin only, no inline code,

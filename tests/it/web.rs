@@ -4,3 +4,4 @@ mod account;
 mod chromium;
 mod login;
 mod passkeys;
+mod recovery;
