@@ -124,6 +124,18 @@ enum TenantCommand {
         /// Delete dynamically registered clients unused for this many seconds (0: never).
         #[arg(long = "dynamic-client-ttl")]
         dynamic_client_ttl: Option<u64>,
+        /// Logo shown on the tenant's pages (an https URL; "" removes it).
+        #[arg(long = "logo-url")]
+        logo_url: Option<String>,
+        /// Accent colour of the tenant's pages, #rrggbb ("" removes it).
+        #[arg(long = "accent-color")]
+        accent_color: Option<String>,
+        /// Passkeys on or off (on by default).
+        #[arg(long)]
+        passkeys: Option<bool>,
+        /// Let people sign up with a passkey and no password at {issuer}/signup.
+        #[arg(long = "passkey-signup")]
+        passkey_signup: Option<bool>,
         /// Start from the server defaults instead of the current settings.
         #[arg(long)]
         reset: bool,
@@ -416,6 +428,10 @@ async fn tenant_command(
             require_software_statement,
             access_token_ttl,
             dynamic_client_ttl,
+            logo_url,
+            accent_color,
+            passkeys,
+            passkey_signup,
             reset,
         } => {
             let slug = slug(&raw)?;
@@ -450,6 +466,18 @@ async fn tenant_command(
             }
             if let Some(ttl) = dynamic_client_ttl {
                 settings.dynamic_client_ttl_secs = Some(ttl);
+            }
+            if let Some(logo) = logo_url {
+                settings.branding.logo_url = (!logo.is_empty()).then_some(logo);
+            }
+            if let Some(colour) = accent_color {
+                settings.branding.accent_color = (!colour.is_empty()).then_some(colour);
+            }
+            if let Some(on) = passkeys {
+                settings.passkeys.disabled = !on;
+            }
+            if let Some(on) = passkey_signup {
+                settings.passkeys.signup = on;
             }
             let tenant = state.tenants().configure(&slug, settings).await?;
             let view = TenantView::new(&state.settings, &tenant);

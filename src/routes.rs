@@ -241,6 +241,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(admin_method_not_allowed("POST"))),
             )
             .service(
+                web::resource("/tenants/{tenant}/users/{user}/logins")
+                    .route(web::get().to(admin::users::logins))
+                    .default_service(web::to(admin_method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/users/{user}/sessions")
+                    .route(web::get().to(admin::users::sessions))
+                    .route(web::delete().to(admin::users::end_sessions))
+                    .default_service(web::to(admin_method_not_allowed("GET, DELETE"))),
+            )
+            .service(
                 web::resource("/tenants/{tenant}/users/{user}/audit")
                     .route(web::get().to(admin::users::audit))
                     .default_service(web::to(admin_method_not_allowed("GET"))),

@@ -248,3 +248,65 @@ async fn json<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T
         Problem::new(StatusCode::BAD_REQUEST, why)
     })
 }
+
+/// `GET …/logins`: the latest sign-in attempts (time, address, user agent, method, result).
+pub async fn logins(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (tenant, user) = user(&state, &path.0, &path.1).await?;
+    let events = state.sessions().history(tenant, user.id, 100).await?;
+    let views: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "at": crate::clock::rfc3339(e.at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "method": e.method,
+                "result": e.result,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// `GET …/sessions`: the user's live sessions; `DELETE` ends them all.
+pub async fn sessions(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (tenant, user) = user(&state, &path.0, &path.1).await?;
+    let live = state.sessions().of(tenant, user.id).await?;
+    let views: Vec<serde_json::Value> = live
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "created_at": crate::clock::rfc3339(s.created_at),
+                "last_seen_at": crate::clock::rfc3339(s.last_seen_at),
+                "expires_at": crate::clock::rfc3339(s.expires_at),
+                "auth_time": crate::clock::rfc3339(s.auth_time),
+                "amr": s.amr,
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+pub async fn end_sessions(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (tenant, user) = user(&state, &path.0, &path.1).await?;
+    let ended = state
+        .sessions()
+        .revoke_others(tenant, user.id, None)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "ended": ended })))
+}

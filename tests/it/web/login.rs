@@ -13,6 +13,8 @@ backends!(
     session_ids_rotate_on_sign_in,
     sessions_end_when_idle_or_too_old,
     disabled_users_cannot_sign_in_or_use_their_sessions,
+    the_admin_api_shows_sign_ins_and_ends_sessions,
+    pages_carry_the_tenants_branding,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -492,4 +494,111 @@ async fn lockout_and_throttling_hold_across_replicas() {
     assert_eq!(statuses[4..], [429, 429], "{statuses:?}");
     let throttled = fast.login(&c.issuer("default"), "x", "y").await;
     assert_eq!(throttled.header("retry-after"), "60");
+}
+
+async fn the_admin_api_shows_sign_ins_and_ends_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.user("kim", PASSWORD).await;
+    let issuer = app.issuer("default");
+    let browser = Browser::new();
+    Browser::new()
+        .login(&issuer, "kim", "wrong wrong wrong")
+        .await;
+    assert_eq!(browser.login(&issuer, "kim", PASSWORD).await.status, 303);
+    let logins: serde_json::Value = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/tenants/default/users/kim/logins",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results: Vec<&str> = logins
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["success", "wrong_password"]);
+    assert_eq!(logins[0]["method"], "password");
+    assert_eq!(
+        logins[0]["user_agent"],
+        "latchkey-tests/1.0 (scripted browser)"
+    );
+    let sessions: serde_json::Value = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/tenants/default/users/kim/sessions",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    assert_eq!(sessions[0]["amr"], serde_json::json!(["pwd"]));
+    let ended: serde_json::Value = app
+        .admin(
+            reqwest::Method::DELETE,
+            "/admin/tenants/default/users/kim/sessions",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ended["ended"], 1);
+    assert_eq!(browser.get(&format!("{issuer}/account")).await.status, 303);
+}
+
+async fn pages_carry_the_tenants_branding(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let tenant = app.default_tenant().await;
+    let mut settings = tenant.settings.clone();
+    settings.branding.logo_url = Some("https://cdn.example.com/logo.svg".into());
+    settings.branding.accent_color = Some("#0a7f3c".into());
+    app.state
+        .tenants()
+        .configure(&tenant.slug, settings.clone())
+        .await
+        .unwrap();
+    let page = Browser::new()
+        .get(&format!("{}/login", app.issuer("default")))
+        .await;
+    assert!(
+        page.body
+            .contains(r#"src="https:&#x2f;&#x2f;cdn.example.com&#x2f;logo.svg""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"alt="Default""#),
+        "the logo names the tenant"
+    );
+    assert!(page.body.contains("branding.css"));
+    let css = app.get("/t/default/branding.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.text().await.unwrap(), ":root { --accent: #0a7f3c; }\n");
+    let style = app.get("/assets/latchkey.css").await;
+    assert_eq!(style.status(), 200);
+    assert!(
+        style.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert_eq!(app.get("/assets/nope.js").await.status(), 404);
+    settings.branding.accent_color = Some("red;}body{display:none".into());
+    assert!(
+        app.state
+            .tenants()
+            .configure(&tenant.slug, settings)
+            .await
+            .is_err()
+    );
 }
