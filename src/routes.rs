@@ -170,6 +170,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         pages::recovery::verify_form,
         pages::recovery::verify,
     );
+    read(cfg, &Endpoint::Signup.route(), pages::passkeys::signup_page);
+    page_post(cfg, Endpoint::SignupStart, pages::passkeys::signup_start);
+    page_post(cfg, Endpoint::SignupFinish, pages::passkeys::signup_finish);
 
     cfg.service(
         web::scope("/admin")

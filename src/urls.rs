@@ -35,6 +35,10 @@ pub enum Endpoint {
     PasskeyRegisterFinish,
     PasskeyRename,
     PasskeyDelete,
+    /// Passkey-only sign-up (when the tenant allows it).
+    Signup,
+    SignupStart,
+    SignupFinish,
     /// Mailed links: ask for a reset, set the new password, confirm an address; and the
     /// account page's "send a verification mail".
     PasswordForgot,
@@ -66,6 +70,9 @@ impl Endpoint {
             Endpoint::PasskeyRegisterFinish => "account/passkeys/register/finish",
             Endpoint::PasskeyRename => "account/passkeys/rename",
             Endpoint::PasskeyDelete => "account/passkeys/delete",
+            Endpoint::Signup => "signup",
+            Endpoint::SignupStart => "signup/start",
+            Endpoint::SignupFinish => "signup/finish",
             Endpoint::BrandingCss => "branding.css",
             Endpoint::PasswordForgot => "password/forgot",
             Endpoint::PasswordReset => "password/reset",

@@ -127,6 +127,7 @@ impl AppState {
             clock: &self.clock,
             rng: &self.rng,
             sessions: self.sessions(),
+            users: self.users(),
         }
     }
 

@@ -44,6 +44,8 @@ pub enum CacheKey<'a> {
         tenant: TenantId,
         user: crate::model::user::UserId,
     },
+    /// Passkey sign-ups started from one address in the current hour.
+    SignupsFrom { tenant: TenantId, subject: &'a str },
     /// A WebAuthn ceremony in progress, under its random id.
     Ceremony { tenant: TenantId, id: &'a str },
 }
@@ -82,6 +84,7 @@ impl CacheKey<'_> {
             }
             CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
             CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
+            CacheKey::SignupsFrom { tenant, subject } => format!("signup:ip:{tenant}:{subject}"),
             CacheKey::ResetsFrom { tenant, subject } => format!("reset:ip:{tenant}:{subject}"),
             CacheKey::ResetsFor { tenant, user } => format!("reset:user:{tenant}:{user}"),
         }

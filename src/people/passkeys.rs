@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::error::ServiceError;
 use crate::model::passkey::{PasskeyRecord, check_name};
 use crate::model::session::{Amr, LoginMethod, LoginResult};
-use crate::model::user::User;
+use crate::model::user::{User, UserId};
 use crate::model::{Tenant, TenantId};
 use crate::rng::Rng;
 use crate::store::{Store, StoreError};
@@ -42,6 +42,7 @@ pub struct Passkeys<'a> {
     pub clock: &'a Clock,
     pub rng: &'a Rng,
     pub sessions: Sessions<'a>,
+    pub users: super::users::Users<'a>,
 }
 
 /// What is kept between the start and the finish of a ceremony.
@@ -53,6 +54,13 @@ enum Ceremony {
     },
     Login {
         state: DiscoverableAuthentication,
+    },
+    /// A passkey-only sign-up: the account is created when the passkey is.
+    SignUp {
+        user: uuid::Uuid,
+        username: String,
+        email: Option<String>,
+        state: PasskeyRegistration,
     },
 }
 
@@ -92,6 +100,32 @@ fn flags(passkey: &Passkey) -> Result<(serde_json::Value, u32, bool, bool), Serv
         eligible,
         state,
     ))
+}
+
+/// Creation options as JSON, asking for a discoverable credential so the person can later
+/// sign in without typing a name (WebAuthn §5.4.6: "preferred" still works with keys that
+/// cannot store one). The server's checks do not depend on it.
+fn discoverable(
+    options: webauthn_rs::prelude::CreationChallengeResponse,
+) -> Result<serde_json::Value, ServiceError> {
+    let mut options = serde_json::to_value(&options)
+        .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
+    if let Some(selection) = options
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        selection.insert("residentKey".into(), "preferred".into());
+    }
+    Ok(options)
+}
+
+/// RFC 8176: a synced passkey is a software-secured key, a device-bound one hardware.
+fn possession(record: &PasskeyRecord) -> Amr {
+    if record.backup_eligible {
+        Amr::Swk
+    } else {
+        Amr::Hwk
+    }
 }
 
 impl Passkeys<'_> {
@@ -167,18 +201,7 @@ impl Passkeys<'_> {
                 },
             )
             .await?;
-        let mut options = serde_json::to_value(&options)
-            .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
-        // A discoverable credential, so the person can later sign in without typing a name
-        // (WebAuthn §5.4.6: "preferred" still works with keys that cannot store one). The
-        // server's checks do not depend on it.
-        if let Some(selection) = options
-            .pointer_mut("/publicKey/authenticatorSelection")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            selection.insert("residentKey".into(), "preferred".into());
-        }
-        Ok((options, id))
+        Ok((discoverable(options)?, id))
     }
 
     /// Finishes adding a passkey: the browser's response to the ceremony `id`, for the same
@@ -203,16 +226,31 @@ impl Passkeys<'_> {
                 "this registration was started by another account".into(),
             ));
         }
-        let webauthn = self.webauthn(tenant)?;
-        let passkey = webauthn
-            .finish_passkey_registration(response, &state)
+        let record = self.verified(tenant, user.id, response, &state, name)?;
+        self.store_record(tenant.id, &record).await?;
+        tracing::info!(tenant = %tenant.id, user = %user.id, "passkey added");
+        Ok(record)
+    }
+
+    /// The credential a registration response proves, as a record of `user`.
+    fn verified(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        response: &RegisterPublicKeyCredential,
+        state: &PasskeyRegistration,
+        name: String,
+    ) -> Result<PasskeyRecord, ServiceError> {
+        let passkey = self
+            .webauthn(tenant)?
+            .finish_passkey_registration(response, state)
             .map_err(|e| {
                 ServiceError::Invalid(format!("the passkey could not be verified: {e}"))
             })?;
         let (credential, sign_count, backup_eligible, backed_up) = flags(&passkey)?;
-        let record = PasskeyRecord {
+        Ok(PasskeyRecord {
             id: uuid::Builder::from_random_bytes(self.rng.bytes()).into_uuid(),
-            user: user.id,
+            user,
             credential_id: passkey.cred_id().to_vec(),
             name,
             credential,
@@ -221,19 +259,114 @@ impl Passkeys<'_> {
             backed_up,
             created_at: self.clock.now(),
             last_used_at: None,
-        };
-        // One authenticator, one account (the exclusion list only covers this user's keys).
+        })
+    }
+
+    /// Stores a record; one authenticator, one account (the exclusion list only covers the
+    /// user's own keys).
+    async fn store_record(
+        &self,
+        tenant: TenantId,
+        record: &PasskeyRecord,
+    ) -> Result<(), ServiceError> {
         self.store
-            .insert_passkey(tenant.id, &record)
+            .insert_passkey(tenant, record)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => {
                     ServiceError::Conflict("this passkey is already registered".into())
                 }
                 e => e.into(),
-            })?;
-        tracing::info!(tenant = %tenant.id, user = %user.id, "passkey added");
-        Ok(record)
+            })
+    }
+
+    /// Starts a passkey-only sign-up (when the tenant allows it): the account does not exist
+    /// until the passkey does.
+    pub async fn start_signup(
+        &self,
+        tenant: &Tenant,
+        username: &str,
+        email: Option<&str>,
+    ) -> Result<(serde_json::Value, String), ServiceError> {
+        if !tenant.settings.passkeys.signup || tenant.settings.passkeys.disabled {
+            return Err(ServiceError::NotFound("sign-up is not open here".into()));
+        }
+        let id = UserId(uuid::Builder::from_random_bytes(self.rng.bytes()).into_uuid());
+        let new = super::users::NewUser {
+            username: username.to_owned(),
+            email: email.filter(|e| !e.trim().is_empty()).map(str::to_owned),
+            ..Default::default()
+        };
+        let draft = self.users.draft(id, &new)?;
+        if self
+            .store
+            .user_with_hash(tenant.id, crate::store::UserRef::Username(&draft.username))
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::Conflict("this username is taken".into()));
+        }
+        let webauthn = self.webauthn(tenant)?;
+        let (options, state) = webauthn
+            .start_passkey_registration(
+                id.0,
+                draft.username.as_str(),
+                draft.username.as_str(),
+                None,
+            )
+            .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
+        let ceremony = self
+            .keep(
+                tenant.id,
+                &Ceremony::SignUp {
+                    user: id.0,
+                    username: draft.username.as_str().to_owned(),
+                    email: draft.email.as_ref().map(|e| e.as_str().to_owned()),
+                    state,
+                },
+            )
+            .await?;
+        Ok((discoverable(options)?, ceremony))
+    }
+
+    /// Finishes a passkey-only sign-up: creates the account (no password) and its passkey.
+    pub async fn finish_signup(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        response: &RegisterPublicKeyCredential,
+    ) -> Result<(User, Vec<Amr>), ServiceError> {
+        let Some(Ceremony::SignUp {
+            user,
+            username,
+            email,
+            state,
+        }) = self.take(tenant.id, id).await?
+        else {
+            return Err(ServiceError::Invalid(
+                "the sign-up took too long or was already finished; try again".into(),
+            ));
+        };
+        let record = self.verified(tenant, UserId(user), response, &state, "Passkey".into())?;
+        let new = super::users::NewUser {
+            username,
+            email,
+            ..Default::default()
+        };
+        let created = self
+            .users
+            .create_as(tenant.id, UserId(user), new, "self:signup")
+            .await?;
+        if let Err(e) = self.store_record(tenant.id, &record).await {
+            // No account without a way in.
+            let _ = self
+                .users
+                .delete(tenant.id, created.id, "self:signup")
+                .await;
+            return Err(e);
+        }
+        tracing::info!(tenant = %tenant.id, user = %created.id, "signed up with a passkey");
+        Ok((created, vec![possession(&record), Amr::User]))
     }
 
     /// Starts a username-less sign-in: the options for `navigator.credentials.get()` (with
@@ -328,12 +461,7 @@ impl Passkeys<'_> {
             fail(LoginResult::Failed).await?;
             return Err(PasskeyError::Rejected);
         }
-        let possession = if record.backup_eligible {
-            Amr::Swk
-        } else {
-            Amr::Hwk
-        };
-        Ok((user, vec![possession, Amr::User]))
+        Ok((user, vec![possession(&record), Amr::User]))
     }
 
     pub async fn of(

@@ -164,10 +164,16 @@ impl Users<'_> {
         new: NewUser,
         actor: &str,
     ) -> Result<User, ServiceError> {
+        let id = UserId(uuid::Builder::from_random_bytes(self.rng.bytes()).into_uuid());
+        self.create_as(tenant, id, new, actor).await
+    }
+
+    /// A new user's record as `new` describes it, checked, without storing it.
+    pub fn draft(&self, id: UserId, new: &NewUser) -> Result<User, ServiceError> {
         let now = self.clock.now();
         new.profile.check().map_err(ServiceError::Invalid)?;
-        let user = User {
-            id: UserId(uuid::Builder::from_random_bytes(self.rng.bytes()).into_uuid()),
+        Ok(User {
+            id,
             username: Username::parse(new.username.trim()).map_err(ServiceError::Invalid)?,
             email: new
                 .email
@@ -176,16 +182,28 @@ impl Users<'_> {
                 .transpose()
                 .map_err(ServiceError::Invalid)?,
             email_verified: new.email_verified && new.email.is_some(),
-            profile: new.profile,
-            roles: labels("role", new.roles)?,
-            groups: labels("group", new.groups)?,
+            profile: new.profile.clone(),
+            roles: labels("role", new.roles.clone())?,
+            groups: labels("group", new.groups.clone())?,
             has_password: new.password.is_some(),
             password_changed_at: new.password.is_some().then_some(now),
             disabled_at: None,
             created_at: now,
             updated_at: now,
             last_login_at: None,
-        };
+        })
+    }
+
+    /// Creates a user with a chosen id (a passkey sign-up names the id in the credential
+    /// before the account exists).
+    pub async fn create_as(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        new: NewUser,
+        actor: &str,
+    ) -> Result<User, ServiceError> {
+        let user = self.draft(id, &new)?;
         let hash = match new.password {
             Some(password) => Some(self.new_hash(password, &user).await?),
             None => None,

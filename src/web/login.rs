@@ -61,6 +61,8 @@ fn render(
             passkey_start => urls.endpoint(Endpoint::PasskeyLoginStart),
             passkey_finish => urls.endpoint(Endpoint::PasskeyLoginFinish),
             reset => urls.endpoint(Endpoint::PasswordForgot),
+            signup => (tenant.settings.passkeys.signup && state.passkeys().available(tenant))
+                .then(|| urls.endpoint(Endpoint::Signup)),
         },
     );
     if let Some(c) = new_cookie {

@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("forgot.html", include_str!("../../templates/forgot.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
     ("verify.html", include_str!("../../templates/verify.html")),
+    ("signup.html", include_str!("../../templates/signup.html")),
 ];
 
 /// The policy of our pages: scripts and styles from our own origin only, no inline code,

@@ -322,3 +322,149 @@ pub async fn delete(
 ) -> HttpResponse {
     change(req, state, tenant, bytes, true).await
 }
+
+/// Sign-ups one address may start per hour.
+const SIGNUPS_PER_ADDRESS_HOUR: i64 = 10;
+
+/// `{issuer}/signup`: the passkey-only sign-up page, when the tenant allows it.
+pub async fn signup_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if !tenant.settings.passkeys.signup || !state.passkeys().available(tenant) {
+        return failure(
+            tenant,
+            ServiceError::NotFound("sign-up is not open here".into()),
+        );
+    }
+    let (binding_value, new_cookie) = browser::binding(&state, &req);
+    let urls = TenantUrls::new(&state.settings, &tenant.slug);
+    let mut response = super::pages::page(
+        StatusCode::OK,
+        "signup.html",
+        minijinja::context! {
+            brand => super::brand(tenant),
+            title => "Create an account",
+            csrf => browser::csrf_token(&state, tenant.id, &binding_value),
+            start => urls.endpoint(Endpoint::SignupStart),
+            finish => urls.endpoint(Endpoint::SignupFinish),
+            login => urls.endpoint(Endpoint::Login),
+        },
+    );
+    if let Some(c) = new_cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct SignupStart {
+    username: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+pub async fn signup_start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    let start: SignupStart = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.response(),
+    };
+    let address = browser::address(&state, &req);
+    let key = crate::cache::CacheKey::SignupsFrom {
+        tenant: tenant.id,
+        subject: &address,
+    };
+    match state
+        .cache
+        .count(&key, std::time::Duration::from_secs(3600))
+        .await
+    {
+        Ok(n) if n > SIGNUPS_PER_ADDRESS_HOUR => {
+            return problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many sign-ups from your network. Try again later.",
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return service_problem(e.into()),
+    }
+    match state
+        .passkeys()
+        .start_signup(tenant, &start.username, start.email.as_deref())
+        .await
+    {
+        Ok((options, id)) => with_ceremony(&state, options, id),
+        Err(e) => service_problem(e),
+    }
+}
+
+pub async fn signup_finish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    bytes: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    if let Err(r) = guard(&state, &req, tenant) {
+        return r.response();
+    }
+    #[derive(Deserialize)]
+    struct Finish {
+        credential: RegisterPublicKeyCredential,
+    }
+    let finish: Finish = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.response(),
+    };
+    let Some(id) = ceremony_id(&state, &req) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "expired",
+            "the sign-up took too long; try again",
+        );
+    };
+    let (user, amr) = match state
+        .passkeys()
+        .finish_signup(tenant, &id, &finish.credential)
+        .await
+    {
+        Ok(done) => done,
+        Err(e) => return service_problem(e),
+    };
+    let origin = browser::origin(&state, &req);
+    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
+    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+    let begun = match state
+        .sessions()
+        .begin(
+            tenant.id,
+            &user,
+            amr,
+            LoginMethod::Passkey,
+            &origin,
+            previous.as_deref(),
+        )
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return service_problem(e),
+    };
+    let mut response = HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "redirect": TenantUrls::path(&tenant.slug, Endpoint::Account) }));
+    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+    response
+}

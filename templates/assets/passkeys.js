@@ -138,4 +138,25 @@
       }
     });
   }
+
+  // Passkey-only sign-up.
+  const signup = document.querySelector("form[data-passkey-signup]");
+  if (signup && supported()) {
+    const errorBox = signup.querySelector("[data-passkey-error]");
+    signup.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (errorBox) errorBox.hidden = true;
+      try {
+        const started = await post(signup.dataset.passkeySignup, {
+          username: signup.querySelector('input[name="username"]').value,
+          email: signup.querySelector('input[name="email"]').value,
+        });
+        const credential = await navigator.credentials.create({ publicKey: creationOptions(started.options.publicKey) });
+        const done = await post(signup.dataset.passkeySignupFinish, { credential: attestation(credential) });
+        window.location.assign(done.redirect);
+      } catch (e) {
+        showError(errorBox, e);
+      }
+    });
+  }
 })();

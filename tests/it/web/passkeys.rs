@@ -16,6 +16,7 @@ use crate::harness::{Backend, CacheKind, TestApp, TestData};
 backends!(
     passkeys_register_and_sign_in_through_the_endpoints,
     ceremonies_are_guarded,
+    a_tenant_may_let_people_sign_up_with_a_passkey_only,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -396,5 +397,141 @@ async fn a_ceremony_started_on_one_replica_finishes_on_another() {
             .await
             .status,
         400
+    );
+}
+
+async fn a_tenant_may_let_people_sign_up_with_a_passkey_only(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let issuer = app.issuer("default");
+    let browser = Browser::new();
+    assert_eq!(
+        browser.get(&format!("{issuer}/signup")).await.status,
+        404,
+        "off by default"
+    );
+    let tenant = app.default_tenant().await;
+    let mut settings = tenant.settings.clone();
+    settings.passkeys.signup = true;
+    app.state
+        .tenants()
+        .configure(&tenant.slug, settings)
+        .await
+        .unwrap();
+    let login = browser.get(&format!("{issuer}/login")).await;
+    assert!(login.body.contains("Create an account"));
+    let page = browser.get(&format!("{issuer}/signup")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    app.user("taken", PASSWORD).await;
+    let clash = call(
+        &browser,
+        &format!("{issuer}/signup/start"),
+        &csrf,
+        json!({"username": "TAKEN"}),
+    )
+    .await;
+    assert_eq!(clash.status, 409);
+    let bad = call(
+        &browser,
+        &format!("{issuer}/signup/start"),
+        &csrf,
+        json!({"username": "no spaces please"}),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let started = call(
+        &browser,
+        &format!("{issuer}/signup/start"),
+        &csrf,
+        json!({"username": "newbie", "email": "newbie@example.com"}),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let options: Value = serde_json::from_str(&started.body).unwrap();
+    assert_eq!(
+        options["options"]["publicKey"]["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
+    let user_handle = options["options"]["publicKey"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        app.state
+            .users()
+            .resolve(tenant.id, "newbie")
+            .await
+            .is_err(),
+        "no account before the passkey exists"
+    );
+    let mut key = SoftPasskey::new(true);
+    let response = key
+        .do_registration(
+            url::Url::parse(&app.base).unwrap(),
+            serde_json::from_value(options["options"].clone()).unwrap(),
+        )
+        .unwrap();
+    let credential_id = URL_SAFE_NO_PAD.decode(&response.id).unwrap();
+    let done = call(
+        &browser,
+        &format!("{issuer}/signup/finish"),
+        &csrf,
+        json!({"credential": response}),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let account = browser.get(&format!("{issuer}/account")).await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("newbie@example.com"));
+    assert!(
+        account.body.contains("Set a password"),
+        "a passkey-only account has no password"
+    );
+    let newbie = app
+        .state
+        .users()
+        .resolve(tenant.id, "newbie")
+        .await
+        .unwrap();
+    assert!(!newbie.has_password);
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(newbie.id.0.as_bytes()),
+        user_handle,
+        "the credential names the account"
+    );
+    // The ceremony is spent; and the new passkey signs in.
+    let again = call(
+        &browser,
+        &format!("{issuer}/signup/finish"),
+        &csrf,
+        json!({"credential": {}}),
+    )
+    .await;
+    assert_eq!(again.status, 400);
+    let fresh = Browser::new();
+    let (csrf, assertion) = assert_with(
+        &fresh,
+        &issuer,
+        &app.base,
+        &mut key,
+        &credential_id,
+        newbie.id.0,
+    )
+    .await;
+    let signed = call(
+        &fresh,
+        &format!("{issuer}/passkeys/login/finish"),
+        &csrf,
+        json!({"credential": assertion}),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    // Nor can a password be tried against it.
+    assert_eq!(
+        Browser::new()
+            .login(&issuer, "newbie", "anything at all")
+            .await
+            .status,
+        200
     );
 }
