@@ -3,6 +3,8 @@
 --   BENCH_BODY    form body; sent with Content-Type application/x-www-form-urlencoded
 --   BENCH_AUTH    value of the Authorization header
 --   BENCH_EXPECT  a string every good response body contains (plain match, not a pattern)
+--   BENCH_STATUS  the status every good response has (default: any 2xx)
+--   BENCH_COOKIE  value of the Cookie header
 --   BENCH_BAD_LOG when set, a file prefix: each thread appends every non-2xx status and body
 --                 (the first 500 of them) to PREFIX.N, for the soak runs
 -- done() prints one line that run.sh reads:
@@ -12,6 +14,8 @@
 local body = os.getenv("BENCH_BODY") or ""
 local auth = os.getenv("BENCH_AUTH") or ""
 local expect = os.getenv("BENCH_EXPECT") or ""
+local want_status = tonumber(os.getenv("BENCH_STATUS") or "")
+local cookie = os.getenv("BENCH_COOKIE") or ""
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 if body ~= "" then
@@ -20,6 +24,9 @@ if body ~= "" then
 end
 if auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+if cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
 end
 
 local threads = {}
@@ -43,7 +50,13 @@ end
 
 function response(status, headers, response_body)
   responses = responses + 1
-  if status < 200 or status > 299 then
+  local good
+  if want_status then
+    good = status == want_status
+  else
+    good = status >= 200 and status <= 299
+  end
+  if not good then
     non2xx = non2xx + 1
     if log_file and logged < 500 then
       logged = logged + 1
