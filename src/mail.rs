@@ -124,9 +124,12 @@ pub async fn deliver_due(
     state: &AppState,
     worker: &str,
 ) -> Result<usize, crate::error::ServiceError> {
+    // The lease outlasts the whole batch: each send may take the 20 s SMTP timeout, so a
+    // slow batch is never taken over by another replica half-way.
+    const BATCH: i64 = 10;
     let now = state.clock.now();
-    let lease = now + 120;
-    let items = state.store.claim_outbox(worker, now, lease, 20).await?;
+    let lease = now + 60 + BATCH * 25;
+    let items = state.store.claim_outbox(worker, now, lease, BATCH).await?;
     let mut sent = 0;
     for item in items {
         let outcome = deliver(state, &item).await;

@@ -63,6 +63,59 @@ fn brand(tenant: &Tenant) -> Value {
     }
 }
 
+/// Renders a page of forms: `extra` plus what every such page gets (the brand, the CSRF token
+/// of the browser's binding, with the binding cookie if it is new, the password rules, the
+/// login page).
+fn form_page(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    status: StatusCode,
+    name: &str,
+    extra: minijinja::Value,
+) -> HttpResponse {
+    let (binding_value, new_cookie) = browser::binding(state, req);
+    let base = context! {
+        brand => brand(tenant),
+        csrf => browser::csrf_token(state, tenant.id, &binding_value),
+        min_length => state.settings.passwords.min_length,
+        login => TenantUrls::path(&tenant.slug, Endpoint::Login),
+    };
+    let mut response = page(status, name, context! { ..base, ..extra });
+    if let Some(c) = new_cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+/// A 303 to one of the tenant's pages, with a notice for it to show (never free text).
+fn to_page(tenant: &Tenant, endpoint: Endpoint, notice: &str) -> HttpResponse {
+    see_other(&format!(
+        "{}?notice={notice}",
+        TenantUrls::path(&tenant.slug, endpoint)
+    ))
+}
+
+/// Starts a session for `user` after a sign-in by `method`, ending the browser's previous one
+/// at this tenant; the cookie to set.
+async fn begin_session(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    user: &User,
+    amr: Vec<crate::model::session::Amr>,
+    method: crate::model::session::LoginMethod,
+) -> Result<actix_web::cookie::Cookie<'static>, ServiceError> {
+    let name = browser::session_cookie_name(state, &tenant.slug);
+    let previous = req.cookie(&name).map(|c| c.value().to_owned());
+    let origin = browser::origin(state, req);
+    let begun = state
+        .sessions()
+        .begin(tenant.id, user, amr, method, &origin, previous.as_deref())
+        .await?;
+    Ok(browser::cookie(state, name, begun.token))
+}
+
 /// A 303 to `location` (RFC 9110 §15.4.4: the browser follows with a GET).
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -44,6 +44,13 @@ pub enum CacheKey<'a> {
         tenant: TenantId,
         user: crate::model::user::UserId,
     },
+    /// Passkey sign-in ceremonies started from one address in the current minute.
+    CeremoniesFrom { tenant: TenantId, subject: &'a str },
+    /// Verification mails to one account in the current hour.
+    VerificationsFor {
+        tenant: TenantId,
+        user: crate::model::user::UserId,
+    },
     /// Passkey sign-ups started from one address in the current hour.
     SignupsFrom { tenant: TenantId, subject: &'a str },
     /// A WebAuthn ceremony in progress, under its random id.
@@ -85,6 +92,10 @@ impl CacheKey<'_> {
             CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
             CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
             CacheKey::SignupsFrom { tenant, subject } => format!("signup:ip:{tenant}:{subject}"),
+            CacheKey::CeremoniesFrom { tenant, subject } => {
+                format!("webauthn:ip:{tenant}:{subject}")
+            }
+            CacheKey::VerificationsFor { tenant, user } => format!("verify:user:{tenant}:{user}"),
             CacheKey::ResetsFrom { tenant, subject } => format!("reset:ip:{tenant}:{subject}"),
             CacheKey::ResetsFor { tenant, user } => format!("reset:user:{tenant}:{user}"),
         }

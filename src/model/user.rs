@@ -28,7 +28,7 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A username as typed: 1–64 characters from `A–Z a–z 0–9 . _ - @ +`. Compared without
+/// A username as typed: 1–64 characters from `A–Z a–z 0–9 . _ - +`. Compared without
 /// regard to case ([`Username::key`]); shown as it was registered. Restricting it to ASCII
 /// keeps look-alike names (Cyrillic `а` for Latin `a`) from being two accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,11 +42,17 @@ impl Username {
         if raw.is_empty() || raw.len() > Self::MAX_LEN {
             return Err(format!("a username has 1 to {} characters", Self::MAX_LEN));
         }
+        // No `@`: a username shaped like an email address could shadow another account's
+        // address at sign-in and password reset.
         if !raw
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
         {
-            return Err("a username may contain only letters A-Z, digits and . _ - @ +".into());
+            return Err("a username may contain only letters A-Z, digits and . _ - +".into());
+        }
+        // Nor the shape of a user id: an administrator naming "that user" must get that user.
+        if uuid::Uuid::try_parse(raw).is_ok() {
+            return Err("a username cannot look like a user id".into());
         }
         Ok(Username(raw.to_owned()))
     }
@@ -343,10 +349,19 @@ mod tests {
 
     #[test]
     fn usernames_are_ascii_and_compared_without_case() {
-        let u = Username::parse("Alice.Smith+ops@corp").unwrap();
-        assert_eq!(u.key(), "alice.smith+ops@corp");
-        assert_eq!(u.as_str(), "Alice.Smith+ops@corp");
-        for bad in ["", "a b", "аlice", "a/b", "x\u{0}", &"a".repeat(65)] {
+        let u = Username::parse("Alice.Smith+ops").unwrap();
+        assert_eq!(u.key(), "alice.smith+ops");
+        assert_eq!(u.as_str(), "Alice.Smith+ops");
+        for bad in [
+            "",
+            "a b",
+            "аlice",
+            "a/b",
+            "x\u{0}",
+            &"a".repeat(65),
+            "victim@example.com",
+            "0a1b2c3d-0000-4000-8000-000000000001",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Username::parse(&"a".repeat(64)).is_ok());

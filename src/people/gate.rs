@@ -69,10 +69,15 @@ impl PasswordGate<'_> {
         origin: &Origin,
     ) -> Result<Outcome, ServiceError> {
         let typed = typed.trim();
-        // The lockout is keyed by what was submitted, known account or not.
-        let key = typed.to_lowercase();
+        let found = self.find(tenant, typed).await?;
+        // The lockout is keyed by the account when one matches (its username and its email
+        // share one budget), else by what was submitted: the answer is the same either way.
+        let key = match &found {
+            Some((user, _)) => format!("user:{}", user.id),
+            None => format!("typed:{}", typed.to_lowercase()),
+        };
         if let Err(refusal) = self.throttle.admit(tenant, &key, address).await? {
-            if let Some((user, _)) = self.find(tenant, typed).await? {
+            if let Some((user, _)) = &found {
                 self.sessions
                     .record_failure(
                         tenant,
@@ -85,7 +90,6 @@ impl PasswordGate<'_> {
             }
             return Ok(Outcome::Refused(refusal));
         }
-        let found = self.find(tenant, typed).await?;
         let (user, stored) = match found {
             Some((user, stored)) => (Some(user), stored),
             None => (None, None),

@@ -20,7 +20,8 @@ use crate::rng::Rng;
 use crate::store::{NewLink, Store, UserRef};
 use crate::urls::{Endpoint, TenantUrls};
 
-/// Reset mails one account receives per hour at most (more are silently dropped).
+/// Reset (or verification) mails one account receives per hour at most; more resets are
+/// silently dropped, more verifications refused.
 const RESETS_PER_USER_HOUR: i64 = 3;
 
 #[derive(Clone, Copy)]

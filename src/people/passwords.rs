@@ -92,6 +92,9 @@ pub struct PasswordHasher {
     /// A hash of nothing anyone knows, checked when the user does not exist, so an unknown
     /// username costs the same time as a wrong password.
     decoy: Arc<String>,
+    /// argon2 verifications computed (decoys included), for the test that proves the decoy
+    /// costs a verification.
+    verifications: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -116,7 +119,13 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             capacity: threads + settings.max_waiting,
             decoy: Arc::new(decoy),
+            verifications: Arc::default(),
         })
+    }
+
+    /// argon2 verifications computed so far by this pool.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Runs `work` on the blocking pool once a hashing thread is free.
@@ -162,6 +171,7 @@ impl PasswordHasher {
     ) -> Result<Verified, PasswordError> {
         let real = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.decoy.as_str().to_owned());
+        let count = self.verifications.clone();
         self.run(move |params| {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Verified {
@@ -169,10 +179,12 @@ impl PasswordHasher {
                     rehashed: None,
                 };
             };
-            let ok = real
-                && argon2_for(&parsed)
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok();
+            // Always computed, decoy or not: the work is what makes the two alike.
+            let matched = argon2_for(&parsed)
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            count.fetch_add(1, Ordering::Relaxed);
+            let ok = real && matched;
             let current = parsed.algorithm.as_str() == "argon2id"
                 && parsed.version == Some(Version::V0x13.into())
                 && Params::try_from(&parsed).is_ok_and(|p| {
@@ -281,6 +293,31 @@ mod tests {
             max_waiting: 1,
             ..PasswordSettings::default()
         }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_costs_a_verification_like_a_wrong_password() {
+        let pool = PasswordHasher::new(&fast(), &Rng::seeded(4)).unwrap();
+        let hash = pool.hash("correct horse".into(), [1; 16]).await.unwrap();
+        let before = pool.verifications();
+        let unknown = pool.verify("anything".into(), None, [2; 16]).await.unwrap();
+        assert!(!unknown.ok, "a decoy never matches");
+        assert_eq!(
+            pool.verifications(),
+            before + 1,
+            "the decoy was really checked"
+        );
+        let decoy = pool.decoy.as_str().to_owned();
+        let guessed = pool.verify("anything".into(), None, [2; 16]).await.unwrap();
+        assert!(!guessed.ok);
+        // Not even the decoy's own password opens it.
+        assert!(!pool.verify(decoy, None, [2; 16]).await.unwrap().ok);
+        let wrong = pool
+            .verify("nope".into(), Some(hash), [2; 16])
+            .await
+            .unwrap();
+        assert!(!wrong.ok);
+        assert_eq!(pool.verifications(), before + 4);
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Guessing passwords is throttled through the shared cache, so every replica counts the same
-//! attempts (DESIGN §1): per address, a rate; per submitted username and per address, a
+//! attempts (DESIGN §1): per address, a rate; per account (or submitted name) and per address, a
 //! temporary lockout after repeated failures. A lockout only stops password checks: sessions
 //! and tokens already held stay, or an attacker could sign a victim out by failing on purpose.
 
@@ -34,9 +34,11 @@ pub struct Throttle<'a> {
 }
 
 impl Throttle<'_> {
-    /// Admits one password attempt for `username_key` (the folded name as submitted, known or
-    /// not: nothing here tells an attacker whether the account exists) from `address` (a
-    /// rate-limit subject), or says why not.
+    /// Admits one password attempt for `username_key` (`user:{id}` for an account that exists,
+    /// else the folded name as submitted: the answers do not tell the two apart) from
+    /// `address` (a rate-limit subject), or says why not. Checks race: attempts already
+    /// admitted when the threshold is reached still complete, at most the hashing pool's
+    /// capacity per replica.
     pub async fn admit(
         &self,
         tenant: TenantId,

@@ -271,12 +271,19 @@ impl Store {
                     .await)?;
                 let mut claimed = Vec::new();
                 for row in due {
+                    // Every condition of the selection again: a row another worker sent or
+                    // put back for later since it was selected is not taken.
                     let n = with_conn!(&mut conn, |c| diesel::update(
-                        outbox::table.filter(outbox::id.eq(row.id)).filter(
-                            outbox::claimed_until
-                                .is_null()
-                                .or(outbox::claimed_until.lt(now))
-                        )
+                        outbox::table
+                            .filter(outbox::id.eq(row.id))
+                            .filter(outbox::sent_at.is_null())
+                            .filter(outbox::failed_at.is_null())
+                            .filter(outbox::available_at.le(now))
+                            .filter(
+                                outbox::claimed_until
+                                    .is_null()
+                                    .or(outbox::claimed_until.lt(now))
+                            )
                     )
                     .set((
                         outbox::claimed_by.eq(Some(&worker)),
@@ -315,13 +322,18 @@ impl Store {
             .run(move |mut conn| async move {
                 let mine = outbox::table
                     .filter(outbox::id.eq(DbId(id)))
-                    .filter(outbox::claimed_by.eq(Some(worker)));
+                    .filter(outbox::claimed_by.eq(Some(worker)))
+                    .filter(outbox::sent_at.is_null());
                 with_conn!(&mut conn, |c| match &outcome {
+                    // What was delivered is not kept: a mailed link must not outlive its
+                    // mail in the database.
                     Ok(()) => {
                         diesel::update(mine)
                             .set((
                                 outbox::sent_at.eq(Some(now)),
                                 outbox::claimed_until.eq(None::<i64>),
+                                outbox::payload
+                                    .eq(DbJson(serde_json::json!({ "delivered": true }))),
                             ))
                             .execute(c)
                             .await

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::db::{with_conn, with_tx};
-use super::schema::{audit_events, users};
+use super::schema::{audit_events, user_tokens, users};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::user::{AuditEvent, Email, Profile, User, UserId, Username};
@@ -305,6 +305,17 @@ impl Store {
                         users::password_hash.eq(&hash),
                         users::password_changed_at.eq(Some(now)),
                     ))
+                    .execute(c)
+                    .await?;
+                    // A reset link asked for before the change must not undo it.
+                    diesel::update(
+                        user_tokens::table
+                            .filter(user_tokens::tenant_id.eq(tenant.db()))
+                            .filter(user_tokens::user_id.eq(DbId(id.0)))
+                            .filter(user_tokens::purpose.eq("password_reset"))
+                            .filter(user_tokens::used_at.is_null()),
+                    )
+                    .set(user_tokens::used_at.eq(Some(now)))
                     .execute(c)
                     .await?;
                     if n > 0

@@ -242,6 +242,16 @@ pub async fn change_password(
         )
         .await
     };
+    // Adding a first password adds a way in: it needs a recent sign-in, like a new passkey.
+    if !p.user.has_password
+        && state.clock.now() - p.session.auth_time > super::passkeys::REAUTH_SECS
+    {
+        return again(
+            StatusCode::FORBIDDEN,
+            "For your safety, sign out and sign in again before setting a password.",
+        )
+        .await;
+    }
     if p.user.has_password {
         let origin = browser::origin(&state, &req);
         let address = browser::address(&state, &req);
@@ -257,12 +267,19 @@ pub async fn change_password(
             .await;
         match outcome {
             Ok(Outcome::Right(user)) if user.id == p.user.id => {}
-            Ok(Outcome::Refused(_)) => {
-                return again(
+            Ok(Outcome::Refused(refusal)) => {
+                let mut r = again(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed attempts; try again later.",
                 )
                 .await;
+                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
+                    &refusal.retry_after().to_string(),
+                ) {
+                    r.headers_mut()
+                        .insert(actix_web::http::header::RETRY_AFTER, v);
+                }
+                return r;
             }
             Ok(_) => return again(StatusCode::OK, "The current password is not right.").await,
             Err(e) => return failure(tenant, e),

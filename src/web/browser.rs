@@ -165,12 +165,17 @@ pub fn address(state: &AppState, req: &HttpRequest) -> String {
 /// backslash, no control characters): never an open redirect.
 pub fn safe_return(tenant: &Tenant, raw: &str) -> Option<String> {
     let prefix = format!("/t/{}/", tenant.slug);
+    let path = raw.split(['?', '#']).next().unwrap_or("");
+    let lower = raw.to_ascii_lowercase();
     let ok = raw.len() <= 2048
         && raw.starts_with(&prefix)
         && !raw.contains("//")
         && !raw.contains('\\')
-        && !raw.contains("/../")
-        && !raw.contains("/./")
+        // Dot segments, plain or percent-encoded: browsers resolve them, out of the tenant.
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
+        && !lower.contains("%2e")
+        && !lower.contains("%2f")
+        && !lower.contains("%5c")
         && !raw.chars().any(|c| c.is_control() || c.is_whitespace());
     ok.then(|| raw.to_owned())
 }
@@ -201,12 +206,18 @@ mod tests {
             safe_return(&tenant, "/t/acme/account").as_deref(),
             Some("/t/acme/account")
         );
+        assert!(safe_return(&tenant, "/t/acme/authorize/continue?handle=a.b").is_some());
         for bad in [
             "https://evil.example/t/acme/",
             "//evil.example/t/acme/",
             "/t/acme//evil.example",
             "/t/other/account",
             "/t/acme/../other/account",
+            "/t/acme/..",
+            "/t/acme/%2e%2e/other/account",
+            "/t/acme/%2E./other",
+            "/t/acme/.%2e/other",
+            "/t/acme/a%2f..%2f..%2fother",
             "/t/acme/\\evil",
             "/t/acme/a b",
             "/t/acmex/account",

@@ -7,9 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::browser::{self, binding, check_post, csrf_token, safe_return};
-use super::pages::page;
-use super::{PageTenant, brand, failure, forged, see_other};
+use super::browser::{self, safe_return};
+use super::{PageTenant, begin_session, failure, form_page, see_other};
 use crate::app::AppState;
 use crate::model::Tenant;
 use crate::model::session::{Amr, LoginMethod};
@@ -43,16 +42,16 @@ fn render(
     status: StatusCode,
     form: Form<'_>,
 ) -> HttpResponse {
-    let (binding_value, new_cookie) = binding(state, req);
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
-    let mut response = page(
+    form_page(
+        state,
+        req,
+        tenant,
         status,
         "login.html",
         context! {
-            brand => brand(tenant),
             title => "Sign in",
             action => urls.endpoint(Endpoint::Login),
-            csrf => csrf_token(state, tenant.id, &binding_value),
             return_to => form.return_to,
             username => form.username,
             error => form.error,
@@ -64,11 +63,7 @@ fn render(
             signup => (tenant.settings.passkeys.signup && state.passkeys().available(tenant))
                 .then(|| urls.endpoint(Endpoint::Signup)),
         },
-    );
-    if let Some(c) = new_cookie {
-        let _ = response.add_cookie(&c);
-    }
-    response
+    )
 }
 
 /// Notices another page may ask the login page to show (never free text from the URL).
@@ -152,16 +147,11 @@ pub async fn submit(
     body: web::Bytes,
 ) -> HttpResponse {
     let tenant = &tenant.0;
-    let fields = match browser::form(&body) {
+    let fields = match super::posted_form(&state, &req, tenant, &body) {
         Ok(f) => f,
-        Err(why) => {
-            return super::message(StatusCode::BAD_REQUEST, tenant, "That did not work", &why);
-        }
+        Err(r) => return *r,
     };
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
-    if let Err(why) = check_post(&state, &req, tenant.id, field("csrf")) {
-        return forged(tenant, why);
-    }
     let return_to = safe_return(tenant, field("return_to")).unwrap_or_default();
     let username: String = field("username").trim().chars().take(254).collect();
     let form = Form {
@@ -223,21 +213,17 @@ pub async fn submit(
     };
     // The browser's previous session (if any) ends here: a session id planted before sign-in
     // is worth nothing after it (session fixation).
-    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
-    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
-    let begun = match state
-        .sessions()
-        .begin(
-            tenant.id,
-            &user,
-            vec![Amr::Pwd],
-            LoginMethod::Password,
-            &origin,
-            previous.as_deref(),
-        )
-        .await
+    let cookie = match begin_session(
+        &state,
+        &req,
+        tenant,
+        &user,
+        vec![Amr::Pwd],
+        LoginMethod::Password,
+    )
+    .await
     {
-        Ok(b) => b,
+        Ok(c) => c,
         Err(e) => return failure(tenant, e),
     };
     // After a password, offer a passkey (the account page asks, then continues).
@@ -261,6 +247,6 @@ pub async fn submit(
         return_to
     };
     let mut response = see_other(&target);
-    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    let _ = response.add_cookie(&cookie);
     response
 }

@@ -17,9 +17,44 @@ use crate::people::passkeys::{CEREMONY_TTL, PasskeyError};
 use crate::urls::{Endpoint, TenantUrls};
 
 fn problem(status: StatusCode, error: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": error, "message": message }))
+    let mut response = HttpResponse::build(status);
+    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    // RFC 6585 §4: say when to come back ("busy" is a second; the rate limits, their window).
+    match (status, error) {
+        (StatusCode::TOO_MANY_REQUESTS, "busy") => {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        (StatusCode::TOO_MANY_REQUESTS, _) => {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "3600"));
+        }
+        _ => {}
+    }
+    response.json(json!({ "error": error, "message": message }))
+}
+
+/// Ceremonies one address may start per minute (each holds cache space for five minutes).
+const CEREMONIES_PER_ADDRESS_MINUTE: i64 = 60;
+
+/// A sign-in this recent may add a credential; an older session signs in again first, so a
+/// session stolen from an unattended browser cannot plant a way back in.
+pub const REAUTH_SECS: i64 = 600;
+
+/// Whether `address` may start another ceremony now.
+async fn ceremony_allowed(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &HttpRequest,
+) -> Result<bool, ServiceError> {
+    let address = browser::address(state, req);
+    let key = crate::cache::CacheKey::CeremoniesFrom {
+        tenant: tenant.id,
+        subject: &address,
+    };
+    Ok(state
+        .cache
+        .count(&key, std::time::Duration::from_secs(60))
+        .await?
+        <= CEREMONIES_PER_ADDRESS_MINUTE)
 }
 
 fn service_problem(e: ServiceError) -> HttpResponse {
@@ -122,6 +157,17 @@ pub async fn login_start(
     if let Err(r) = guard(&state, &req, tenant) {
         return r.response();
     }
+    match ceremony_allowed(&state, tenant, &req).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many passkey requests from your network. Wait a minute.",
+            );
+        }
+        Err(e) => return service_problem(e),
+    }
     match state.passkeys().start_login(tenant).await {
         Ok((options, id)) => with_ceremony(&state, options, id),
         Err(e) => service_problem(e),
@@ -206,8 +252,17 @@ pub async fn register_start(
         return r.response();
     }
     let user = match signed_in(&state, &req, tenant).await {
-        Ok(Some((_, _, user))) => user,
-        Ok(None) => return problem(StatusCode::UNAUTHORIZED, "signed_out", "Sign in first."),
+        Ok(Some((_, session, user))) => {
+            if state.clock.now() - session.auth_time > REAUTH_SECS {
+                return problem(
+                    StatusCode::FORBIDDEN,
+                    "reauthenticate",
+                    "For your safety, sign out and sign in again before adding a passkey.",
+                );
+            }
+            user
+        }
+        Ok(None) => return problem(StatusCode::FORBIDDEN, "signed_out", "Sign in first."),
         Err(e) => return service_problem(e),
     };
     match state.passkeys().start_registration(tenant, &user).await {
@@ -238,7 +293,7 @@ pub async fn register_finish(
     };
     let user = match signed_in(&state, &req, tenant).await {
         Ok(Some((_, _, user))) => user,
-        Ok(None) => return problem(StatusCode::UNAUTHORIZED, "signed_out", "Sign in first."),
+        Ok(None) => return problem(StatusCode::FORBIDDEN, "signed_out", "Sign in first."),
         Err(e) => return service_problem(e),
     };
     let Some(id) = ceremony_id(&state, &req) else {

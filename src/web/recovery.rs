@@ -9,9 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::browser::{self, binding, csrf_token};
-use super::pages::page;
-use super::{PageTenant, brand, failure, message, posted_form, see_other};
+use super::browser;
+use super::{PageTenant, failure, form_page, message, posted_form, to_page};
 use crate::app::AppState;
 use crate::cache::CacheKey;
 use crate::error::ServiceError;
@@ -26,29 +25,6 @@ const RESETS_PER_ADDRESS_HOUR: i64 = 10;
 pub struct TokenQuery {
     #[serde(default)]
     token: String,
-}
-
-/// Renders a form page with the browser's CSRF token (and its binding cookie if new).
-fn form_page(
-    state: &AppState,
-    req: &HttpRequest,
-    tenant: &Tenant,
-    status: StatusCode,
-    name: &str,
-    extra: minijinja::Value,
-) -> HttpResponse {
-    let (binding_value, new_cookie) = binding(state, req);
-    let base = context! {
-        brand => brand(tenant),
-        csrf => csrf_token(state, tenant.id, &binding_value),
-        min_length => state.settings.passwords.min_length,
-        login => TenantUrls::path(&tenant.slug, Endpoint::Login),
-    };
-    let mut response = page(status, name, context! { ..base, ..extra });
-    if let Some(c) = new_cookie {
-        let _ = response.add_cookie(&c);
-    }
-    response
 }
 
 fn expired(tenant: &Tenant) -> HttpResponse {
@@ -173,10 +149,7 @@ pub async fn reset(
         .reset_password(tenant.id, &token, password)
         .await
     {
-        Ok(Some(_)) => see_other(&format!(
-            "{}?notice=password-reset",
-            TenantUrls::path(&tenant.slug, Endpoint::Login)
-        )),
+        Ok(Some(_)) => to_page(tenant, Endpoint::Login, "password-reset"),
         Ok(None) => expired(tenant),
         Err(ServiceError::Invalid(why)) => {
             let action =
@@ -258,10 +231,7 @@ pub async fn send_verification(
         Err(r) => return r,
     };
     match state.links().request_verification(tenant, &p.user).await {
-        Ok(()) => see_other(&format!(
-            "{}?notice=verification-sent",
-            TenantUrls::path(&tenant.slug, Endpoint::Account)
-        )),
+        Ok(()) => to_page(tenant, Endpoint::Account, "verification-sent"),
         Err(e) => failure(tenant, e),
     }
 }

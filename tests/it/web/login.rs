@@ -415,6 +415,11 @@ async fn lockout_and_throttling_hold_across_replicas() {
         assert_eq!(locked.header("retry-after"), "120");
         assert!(locked.body.contains("Too many failed attempts"));
     }
+    // The account is locked, not the spelling: its email address shares the count.
+    let by_email = attacker
+        .login(&a.issuer("default"), "grace@example.com", PASSWORD)
+        .await;
+    assert_eq!(by_email.status, 429);
     // The person already signed in stays signed in, on both replicas.
     assert_eq!(
         holder
@@ -464,6 +469,7 @@ async fn lockout_and_throttling_hold_across_replicas() {
     assert_eq!(
         results,
         [
+            "locked",
             "locked",
             "locked",
             "success",

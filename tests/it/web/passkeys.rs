@@ -126,6 +126,18 @@ async fn passkeys_register_and_sign_in_through_the_endpoints(backend: Backend) {
         URL_SAFE_NO_PAD.encode(&credential_id)
     );
 
+    // A sign-in older than ten minutes must be renewed before a credential is added.
+    app.state.clock.advance(601);
+    let stale = call(
+        &browser,
+        &format!("{issuer}/account/passkeys/register/start"),
+        &csrf,
+        json!({}),
+    )
+    .await;
+    assert_eq!(stale.status, 403, "{}", stale.body);
+    assert!(stale.body.contains("reauthenticate"));
+
     // Sign in with it in a fresh browser: no username anywhere.
     let fresh = Browser::new();
     let (csrf, assertion) = assert_with(
@@ -329,7 +341,7 @@ async fn ceremonies_are_guarded(backend: Backend) {
         json!({}),
     )
     .await;
-    assert_eq!(anon.status, 401);
+    assert_eq!(anon.status, 403);
     // No ceremony cookie, or garbage.
     let none = call(
         &browser,
