@@ -7,9 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::browser::{self, binding, check_post, csrf_token};
-use super::pages::page;
-use super::{PageTenant, brand, failure, forged, see_other, signed_in};
+use super::browser::{self, check_post};
+use super::{PageTenant, failure, forged, see_other, signed_in};
 use crate::app::AppState;
 use crate::clock::rfc3339;
 use crate::model::Tenant;
@@ -77,20 +76,20 @@ async fn render(
     } else {
         Vec::new()
     };
-    let (binding_value, new_cookie) = binding(state, req);
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
     let methods: Vec<&str> = session.amr.iter().map(|a| a.as_str()).collect();
-    let mut response = page(
+    super::form_page(
+        state,
+        req,
+        tenant,
         status,
         "account.html",
         context! {
-            brand => brand(tenant),
             title => "Your account",
             notice => banner.notice,
             error => banner.error,
             offer_passkey => banner.offer_passkey && passkey_list.is_empty(),
             next => banner.next,
-            csrf => csrf_token(state, tenant.id, &binding_value),
             user => context! {
                 username => user.username.as_str(),
                 name => user.profile.name,
@@ -132,11 +131,7 @@ async fn render(
             passkey_rename => urls.endpoint(Endpoint::PasskeyRename),
             passkey_delete => urls.endpoint(Endpoint::PasskeyDelete),
         },
-    );
-    if let Some(c) = new_cookie {
-        let _ = response.add_cookie(&c);
-    }
-    response
+    )
 }
 
 /// To the login page, coming back to the account page afterwards.
@@ -303,10 +298,7 @@ pub async fn change_password(
     {
         return failure(tenant, e);
     }
-    see_other(&format!(
-        "{}?notice=password",
-        TenantUrls::path(&tenant.slug, Endpoint::Account)
-    ))
+    super::to_page(tenant, Endpoint::Account, "password")
 }
 
 /// Signs out one of the person's sessions (this one included).
@@ -331,10 +323,7 @@ pub async fn revoke_session(
         return sign_out(&state, tenant, &p.token).await;
     }
     match state.sessions().revoke(tenant.id, p.user.id, id).await {
-        Ok(()) => see_other(&format!(
-            "{}?notice=session",
-            TenantUrls::path(&tenant.slug, Endpoint::Account)
-        )),
+        Ok(()) => super::to_page(tenant, Endpoint::Account, "session"),
         Err(e) => failure(tenant, e),
     }
 }
@@ -356,10 +345,7 @@ async fn sign_out(state: &AppState, tenant: &Tenant, token: &str) -> HttpRespons
     if let Err(e) = state.sessions().end(tenant.id, token).await {
         return failure(tenant, e);
     }
-    let mut response = see_other(&format!(
-        "{}?notice=signed-out",
-        TenantUrls::path(&tenant.slug, Endpoint::Login)
-    ));
+    let mut response = super::to_page(tenant, Endpoint::Login, "signed-out");
     let _ = response.add_cookie(&browser::removal(
         state,
         browser::session_cookie_name(state, &tenant.slug),

@@ -8,7 +8,7 @@ use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::browser::{self, check_post, safe_return};
-use super::{PageTenant, failure, see_other, signed_in};
+use super::{PageTenant, begin_session, failure, signed_in};
 use crate::app::AppState;
 use crate::error::ServiceError;
 use crate::model::Tenant;
@@ -215,21 +215,8 @@ pub async fn login_finish(
         }
         Err(e) => return problem(StatusCode::BAD_REQUEST, "rejected", &e.to_string()),
     };
-    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
-    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
-    let begun = match state
-        .sessions()
-        .begin(
-            tenant.id,
-            &user,
-            amr,
-            LoginMethod::Passkey,
-            &origin,
-            previous.as_deref(),
-        )
-        .await
-    {
-        Ok(b) => b,
+    let cookie = match begin_session(&state, &req, tenant, &user, amr, LoginMethod::Passkey).await {
+        Ok(c) => c,
         Err(e) => return service_problem(e),
     };
     let target = safe_return(tenant, &finish.return_to)
@@ -237,7 +224,7 @@ pub async fn login_finish(
     let mut response = HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "redirect": target }));
-    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    let _ = response.add_cookie(&cookie);
     let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
     response
 }
@@ -347,15 +334,15 @@ async fn change(
         state.passkeys().rename(tenant.id, &p.user, id, name).await
     };
     match result {
-        Ok(()) => see_other(&format!(
-            "{}?notice={}",
-            TenantUrls::path(&tenant.slug, Endpoint::Account),
+        Ok(()) => super::to_page(
+            tenant,
+            Endpoint::Account,
             if delete {
                 "passkey-deleted"
             } else {
                 "passkey-renamed"
-            }
-        )),
+            },
+        ),
         Err(e) => failure(tenant, e),
     }
 }
@@ -394,24 +381,19 @@ pub async fn signup_page(
             ServiceError::NotFound("sign-up is not open here".into()),
         );
     }
-    let (binding_value, new_cookie) = browser::binding(&state, &req);
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
-    let mut response = super::pages::page(
+    super::form_page(
+        &state,
+        &req,
+        tenant,
         StatusCode::OK,
         "signup.html",
         minijinja::context! {
-            brand => super::brand(tenant),
             title => "Create an account",
-            csrf => browser::csrf_token(&state, tenant.id, &binding_value),
             start => urls.endpoint(Endpoint::SignupStart),
             finish => urls.endpoint(Endpoint::SignupFinish),
-            login => urls.endpoint(Endpoint::Login),
         },
-    );
-    if let Some(c) = new_cookie {
-        let _ = response.add_cookie(&c);
-    }
-    response
+    )
 }
 
 #[derive(Deserialize)]
@@ -498,28 +480,14 @@ pub async fn signup_finish(
         Ok(done) => done,
         Err(e) => return service_problem(e),
     };
-    let origin = browser::origin(&state, &req);
-    let cookie_name = browser::session_cookie_name(&state, &tenant.slug);
-    let previous = req.cookie(&cookie_name).map(|c| c.value().to_owned());
-    let begun = match state
-        .sessions()
-        .begin(
-            tenant.id,
-            &user,
-            amr,
-            LoginMethod::Passkey,
-            &origin,
-            previous.as_deref(),
-        )
-        .await
-    {
-        Ok(b) => b,
+    let cookie = match begin_session(&state, &req, tenant, &user, amr, LoginMethod::Passkey).await {
+        Ok(c) => c,
         Err(e) => return service_problem(e),
     };
     let mut response = HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "redirect": TenantUrls::path(&tenant.slug, Endpoint::Account) }));
-    let _ = response.add_cookie(&browser::cookie(&state, cookie_name, begun.token));
+    let _ = response.add_cookie(&cookie);
     let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
     response
 }
