@@ -15,6 +15,7 @@ backends!(
     disabled_users_cannot_sign_in_or_use_their_sessions,
     the_admin_api_shows_sign_ins_and_ends_sessions,
     pages_carry_the_tenants_branding,
+    cookies_are_secure_and_host_prefixed_behind_https,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -607,4 +608,59 @@ async fn pages_carry_the_tenants_branding(backend: Backend) {
             .await
             .is_err()
     );
+}
+
+/// Behind a TLS-terminating proxy (`public_url` https), the cookies are `Secure` and carry the
+/// `__Host-` prefix (which also pins them to `Path=/` without a `Domain`).
+async fn cookies_are_secure_and_host_prefixed_behind_https(backend: Backend) {
+    let data = Arc::new(TestData::new(backend, CacheKind::Memory).await);
+    let app = TestApp::start_on(data, |s| {
+        s.server.public_url = "https://id.example.test".into();
+    })
+    .await;
+    app.user("lena", PASSWORD).await;
+    let local = format!("{}/t/default", app.base);
+    let browser = Browser::new();
+    let form = browser.get(&format!("{local}/login")).await;
+    let binding = form
+        .set_cookie("__Host-latchkey-csrf")
+        .expect("a __Host- binding cookie");
+    assert!(
+        binding.contains("Secure") && binding.contains("Path=/") && !binding.contains("Domain")
+    );
+    // The form posts to the public URL; here the test posts to the server itself.
+    assert!(
+        form.body.contains(
+            r#"action="https:&#x2f;&#x2f;id.example.test&#x2f;t&#x2f;default&#x2f;login""#
+        )
+    );
+    let done = browser
+        .post(
+            &format!("{local}/login"),
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "lena"),
+                ("password", PASSWORD),
+                ("return_to", ""),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let session = done
+        .set_cookie("__Host-latchkey-session-default")
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+    );
+    assert!(done.set_cookie("latchkey-session-default").is_none());
+    // A cookie without the prefix (set by a sibling host over http, say) is not a session.
+    let planted = Browser::new();
+    planted.set(
+        "latchkey-session-default",
+        &browser.cookie("__Host-latchkey-session-default").unwrap(),
+    );
+    assert_eq!(planted.get(&format!("{local}/account")).await.status, 303);
+    assert_eq!(browser.get(&format!("{local}/account")).await.status, 200);
 }
