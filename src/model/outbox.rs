@@ -21,6 +21,28 @@ pub struct Mail {
     pub text: String,
 }
 
+impl Mail {
+    /// A security notice to the account's address, if it has one: "a way to sign in to your
+    /// account changed; if it was not you, act". Never a secret in it.
+    pub fn notice(
+        to: Option<&super::user::Email>,
+        tenant_name: &str,
+        username: &str,
+        what: &str,
+    ) -> Option<serde_json::Value> {
+        let mail = Mail {
+            to: to?.as_str().to_owned(),
+            subject: format!("Security notice from {tenant_name}: {what}"),
+            text: format!(
+                "Hello,\n\nFor the account \"{username}\" at {tenant_name}: {what}.\n\n\
+                 If this was you, there is nothing to do. If it was not, sign in, review your \
+                 passkeys and sessions, and change your password, or tell your administrator.\n"
+            ),
+        };
+        serde_json::to_value(mail).ok()
+    }
+}
+
 /// A claimed outbox row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {

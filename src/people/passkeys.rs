@@ -227,7 +227,13 @@ impl Passkeys<'_> {
             ));
         }
         let record = self.verified(tenant, user.id, response, &state, name)?;
-        self.store_record(tenant.id, &record).await?;
+        let notice = crate::model::outbox::Mail::notice(
+            user.email.as_ref(),
+            &tenant.display_name,
+            user.username.as_str(),
+            &format!("a passkey (\"{}\") was added", record.name),
+        );
+        self.store_record(tenant.id, &record, notice).await?;
         tracing::info!(tenant = %tenant.id, user = %user.id, "passkey added");
         Ok(record)
     }
@@ -268,9 +274,10 @@ impl Passkeys<'_> {
         &self,
         tenant: TenantId,
         record: &PasskeyRecord,
+        notice: Option<serde_json::Value>,
     ) -> Result<(), ServiceError> {
         self.store
-            .insert_passkey(tenant, record)
+            .insert_passkey(tenant, record, notice, self.clock.now())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => {
@@ -357,7 +364,7 @@ impl Passkeys<'_> {
             .users
             .create_as(tenant.id, UserId(user), new, "self:signup")
             .await?;
-        if let Err(e) = self.store_record(tenant.id, &record).await {
+        if let Err(e) = self.store_record(tenant.id, &record, None).await {
             // No account without a way in.
             let _ = self
                 .users

@@ -331,6 +331,7 @@ impl Users<'_> {
             Some(p) => Some(self.new_hash(p, &user).await?),
             None => None,
         };
+        let removing = hash.is_none();
         let action = if hash.is_some() {
             "user.set_password"
         } else {
@@ -339,7 +340,23 @@ impl Users<'_> {
         let audit = self.event(actor, action, id, json!({}));
         if !self
             .store
-            .set_password_hash(tenant, id, hash, self.clock.now(), Some(&audit))
+            .set_password_hash(
+                tenant,
+                id,
+                hash,
+                self.clock.now(),
+                Some(&audit),
+                crate::model::outbox::Mail::notice(
+                    user.email.as_ref(),
+                    "your sign-in service",
+                    user.username.as_str(),
+                    if removing {
+                        "the password was removed"
+                    } else {
+                        "the password was changed"
+                    },
+                ),
+            )
             .await?
         {
             return Err(ServiceError::NotFound(format!("no user '{id}'")));

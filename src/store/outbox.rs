@@ -14,7 +14,7 @@ use crate::model::user::{Email, UserId};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
-struct OutboxRow {
+pub(super) struct OutboxRow {
     id: DbId,
     tenant_id: DbId,
     kind: String,
@@ -30,7 +30,12 @@ struct OutboxRow {
 }
 
 impl OutboxRow {
-    fn new(tenant: TenantId, kind: OutboxKind, payload: serde_json::Value, now: i64) -> OutboxRow {
+    pub(super) fn new(
+        tenant: TenantId,
+        kind: OutboxKind,
+        payload: serde_json::Value,
+        now: i64,
+    ) -> OutboxRow {
         OutboxRow {
             id: DbId(uuid::Uuid::now_v7()),
             tenant_id: tenant.db(),

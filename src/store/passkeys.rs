@@ -4,11 +4,13 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::with_conn;
-use super::schema::{passkeys, users};
+use super::db::{with_conn, with_tx};
+use super::outbox::OutboxRow;
+use super::schema::{outbox, passkeys, users};
 use super::types::{DbId, DbJson};
 use super::users::UserRow;
 use super::{Store, StoreError, TenantId};
+use crate::model::outbox::OutboxKind;
 use crate::model::passkey::PasskeyRecord;
 use crate::model::user::{User, UserId};
 
@@ -62,21 +64,33 @@ impl PasskeyRow {
 }
 
 impl Store {
-    /// Stores a new passkey; a credential id already registered in the tenant is a
+    /// Stores a new passkey, with the mail that tells its owner (`notice`), in one
+    /// transaction; a credential id already registered in the tenant is a
     /// [`StoreError::Conflict`].
     pub async fn insert_passkey(
         &self,
         tenant: TenantId,
         passkey: &PasskeyRecord,
+        notice: Option<serde_json::Value>,
+        now: i64,
     ) -> Result<(), StoreError> {
         let row = PasskeyRow::new(tenant, passkey);
+        let notice = notice.map(|n| OutboxRow::new(tenant, OutboxKind::Mail, n, now));
         self.db
             .run(move |mut conn| async move {
-                with_conn!(&mut conn, |c| diesel::insert_into(passkeys::table)
-                    .values(&row)
-                    .execute(c)
-                    .await)?;
-                Ok(())
+                with_tx!(&mut conn, |c| {
+                    diesel::insert_into(passkeys::table)
+                        .values(&row)
+                        .execute(c)
+                        .await?;
+                    if let Some(notice) = &notice {
+                        diesel::insert_into(outbox::table)
+                            .values(notice)
+                            .execute(c)
+                            .await?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
             })
             .await
     }

@@ -291,8 +291,12 @@ impl Store {
         hash: Option<String>,
         now: i64,
         audit: Option<&AuditEvent>,
+        notice: Option<serde_json::Value>,
     ) -> Result<bool, StoreError> {
         let audit = audit.map(|a| AuditRow::new(tenant, a));
+        let notice = notice.map(|n| {
+            super::outbox::OutboxRow::new(tenant, crate::model::outbox::OutboxKind::Mail, n, now)
+        });
         self.db
             .run(move |mut conn| async move {
                 with_tx!(&mut conn, |c| {
@@ -323,6 +327,14 @@ impl Store {
                     {
                         diesel::insert_into(audit_events::table)
                             .values(audit)
+                            .execute(c)
+                            .await?;
+                    }
+                    if n > 0
+                        && let Some(notice) = &notice
+                    {
+                        diesel::insert_into(super::schema::outbox::table)
+                            .values(notice)
                             .execute(c)
                             .await?;
                     }

@@ -109,6 +109,20 @@ async fn passkeys_register_and_sign_in_through_the_endpoints(backend: Backend) {
     assert_eq!(stored[0].name, "Soft key");
     let page = browser.get(&format!("{issuer}/account")).await;
     assert!(page.body.contains("Soft key"));
+    // The owner is told (development mail lands in data_dir/outbox).
+    assert_eq!(
+        latchkey::mail::deliver_due(&app.state, "w").await.unwrap(),
+        1
+    );
+    let mail = std::fs::read_dir(app.data.dir.path().join("outbox"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .next()
+        .unwrap();
+    assert!(
+        mail.contains("alice@example.com") && mail.contains("was added"),
+        "{mail}"
+    );
 
     // The same authenticator cannot be registered twice (the exclusion list says so to the
     // authenticator; the soft key refuses).
