@@ -48,14 +48,14 @@ pub fn redirect_response(to: &ErrorRedirect, params: &[(&str, &str)]) -> HttpRes
         ResponseMode::Query => {
             // RFC 6749 §3.1.2: the URI's own query is kept, the parameters added to it.
             url.query_pairs_mut().extend_pairs(params);
-            found(url.as_str())
+            see_other(url.as_str())
         }
         ResponseMode::Fragment => {
             let fragment = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params)
                 .finish();
             url.set_fragment(Some(&fragment));
-            found(url.as_str())
+            see_other(url.as_str())
         }
         ResponseMode::FormPost => {
             let body = Pages::get().render(
@@ -72,8 +72,10 @@ pub fn redirect_response(to: &ErrorRedirect, params: &[(&str, &str)]) -> HttpRes
     }
 }
 
-fn found(location: &str) -> HttpResponse {
-    HttpResponse::Found()
+/// Every redirect to a client is a 303 (RFC 9700 §4.12): a 307 after a POST would resend the
+/// form, credentials included, to the client.
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_owned()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
@@ -89,7 +91,7 @@ impl std::fmt::Display for AuthorizationFailure {
 impl ResponseError for AuthorizationFailure {
     fn status_code(&self) -> StatusCode {
         match &self.redirect {
-            Some(_) => StatusCode::FOUND,
+            Some(_) => StatusCode::SEE_OTHER,
             None => StatusCode::BAD_REQUEST,
         }
     }

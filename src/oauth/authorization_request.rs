@@ -535,7 +535,7 @@ mod tests {
             let failure = parse(&c, &pairs).unwrap_err();
             assert_eq!(failure.error, code, "{pairs:?}");
             let res = failure.error_response();
-            assert_eq!(res.status(), 302, "{pairs:?}");
+            assert_eq!(res.status(), 303, "{pairs:?}");
             let location = res
                 .headers()
                 .get(header::LOCATION)
