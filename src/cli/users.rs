@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{CliError, print_json, slug};
+use super::{CliError, print_json};
 use crate::admin::{AuditView, UserView};
 use crate::app::AppState;
 use crate::model::TenantId;
@@ -166,7 +166,7 @@ fn profile_file(path: &PathBuf) -> Result<Profile, CliError> {
 }
 
 async fn tenant(state: &AppState, raw: &str) -> Result<TenantId, CliError> {
-    Ok(state.tenants().get(&slug(raw)?).await?.id)
+    Ok(super::clients::tenant(state, raw).await?.id)
 }
 
 async fn target(

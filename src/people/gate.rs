@@ -9,9 +9,9 @@ use super::throttle::{Refusal, Throttle};
 use crate::error::ServiceError;
 use crate::model::TenantId;
 use crate::model::session::{LoginMethod, LoginResult};
-use crate::model::user::{Email, User, Username};
+use crate::model::user::User;
 use crate::rng::Rng;
-use crate::store::{Store, UserRef};
+use crate::store::Store;
 
 /// How a password check ended.
 #[derive(Debug)]
@@ -35,29 +35,6 @@ pub struct PasswordGate<'a> {
 }
 
 impl PasswordGate<'_> {
-    /// The account a person means by what they typed: a username, else an email address.
-    async fn find(
-        &self,
-        tenant: TenantId,
-        typed: &str,
-    ) -> Result<Option<(User, Option<String>)>, ServiceError> {
-        if let Ok(username) = Username::parse(typed)
-            && let Some(found) = self
-                .store
-                .user_with_hash(tenant, UserRef::Username(&username))
-                .await?
-        {
-            return Ok(Some(found));
-        }
-        if let Ok(email) = Email::parse(typed) {
-            return Ok(self
-                .store
-                .user_with_hash(tenant, UserRef::Email(&email))
-                .await?);
-        }
-        Ok(None)
-    }
-
     /// Checks `password` for the account named `typed`, from `address` (a rate-limit
     /// subject).
     pub async fn check(
@@ -69,7 +46,7 @@ impl PasswordGate<'_> {
         origin: &Origin,
     ) -> Result<Outcome, ServiceError> {
         let typed = typed.trim();
-        let found = self.find(tenant, typed).await?;
+        let found = self.store.user_by_name_or_email(tenant, typed).await?;
         // The lockout is keyed by the account when one matches (its username and its email
         // share one budget), else by what was submitted: the answer is the same either way.
         let key = match &found {

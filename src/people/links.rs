@@ -14,10 +14,10 @@ use crate::config::Settings;
 use crate::crypto::sha256;
 use crate::error::ServiceError;
 use crate::model::outbox::{LinkPurpose, Mail};
-use crate::model::user::{Email, User, UserId, Username};
+use crate::model::user::{Email, User, UserId};
 use crate::model::{Tenant, TenantId};
 use crate::rng::Rng;
-use crate::store::{NewLink, Store, UserRef};
+use crate::store::{NewLink, Store};
 use crate::urls::{Endpoint, TenantUrls};
 
 /// Reset (or verification) mails one account receives per hour at most; more resets are
@@ -96,21 +96,7 @@ impl Links<'_> {
     /// and has an address; says nothing either way.
     pub async fn request_reset(&self, tenant: &Tenant, typed: &str) -> Result<(), ServiceError> {
         let typed = typed.trim();
-        let mut found = None;
-        if let Ok(name) = Username::parse(typed) {
-            found = self
-                .store
-                .user_with_hash(tenant.id, UserRef::Username(&name))
-                .await?;
-        }
-        if found.is_none()
-            && let Ok(email) = Email::parse(typed)
-        {
-            found = self
-                .store
-                .user_with_hash(tenant.id, UserRef::Email(&email))
-                .await?;
-        }
+        let found = self.store.user_by_name_or_email(tenant.id, typed).await?;
         let Some((user, _)) = found else {
             return Ok(());
         };

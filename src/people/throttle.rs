@@ -85,41 +85,37 @@ impl Throttle<'_> {
         address: &str,
     ) -> Result<(), ServiceError> {
         let window = Duration::from_secs(self.settings.lockout_secs);
-        let by_name = self
-            .cache
-            .count(
-                &CacheKey::FailuresFor {
+        let counted = [
+            (
+                CacheKey::FailuresFor {
                     tenant,
                     username: username_key,
                 },
-                window,
-            )
-            .await?;
-        if by_name >= i64::from(self.settings.lockout_after) {
-            let key = CacheKey::LockedUsername {
-                tenant,
-                username: username_key,
-            };
-            self.cache.set(&key.render(), b"1", window).await?;
-            tracing::warn!(%tenant, "a username is locked out after repeated failed passwords");
-        }
-        let by_address = self
-            .cache
-            .count(
-                &CacheKey::FailuresFrom {
+                CacheKey::LockedUsername {
+                    tenant,
+                    username: username_key,
+                },
+                self.settings.lockout_after,
+                "an account or name",
+            ),
+            (
+                CacheKey::FailuresFrom {
                     tenant,
                     subject: address,
                 },
-                window,
-            )
-            .await?;
-        if by_address >= i64::from(self.settings.address_lockout_after) {
-            let key = CacheKey::LockedAddress {
-                tenant,
-                subject: address,
-            };
-            self.cache.set(&key.render(), b"1", window).await?;
-            tracing::warn!(%tenant, address, "an address is locked out after repeated failed passwords");
+                CacheKey::LockedAddress {
+                    tenant,
+                    subject: address,
+                },
+                self.settings.address_lockout_after,
+                "an address",
+            ),
+        ];
+        for (failures, lock, threshold, what) in counted {
+            if self.cache.count(&failures, window).await? >= i64::from(threshold) {
+                self.cache.set(&lock.render(), b"1", window).await?;
+                tracing::warn!(%tenant, "{what} is locked out after repeated failed passwords");
+            }
         }
         Ok(())
     }

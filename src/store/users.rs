@@ -172,6 +172,26 @@ impl Store {
             .map(|(u, _)| u))
     }
 
+    /// The account a person means by what they typed at a sign-in or reset form: a username,
+    /// else an email address; with the password hash.
+    pub async fn user_by_name_or_email(
+        &self,
+        tenant: TenantId,
+        typed: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        if let Ok(username) = Username::parse(typed)
+            && let Some(found) = self
+                .user_with_hash(tenant, UserRef::Username(&username))
+                .await?
+        {
+            return Ok(Some(found));
+        }
+        match Email::parse(typed) {
+            Ok(email) => self.user_with_hash(tenant, UserRef::Email(&email)).await,
+            Err(_) => Ok(None),
+        }
+    }
+
     /// One user of `tenant` by id, username or email (names in any case), with the password
     /// hash.
     pub async fn user_with_hash(

@@ -29,6 +29,11 @@ pub fn binding_cookie_name(state: &AppState) -> String {
     cookie_name(state, "latchkey-csrf")
 }
 
+/// The cookie naming a passkey ceremony in progress (its state is in the shared cache).
+pub fn ceremony_cookie_name(state: &AppState) -> String {
+    cookie_name(state, "latchkey-ceremony")
+}
+
 /// A tenant's session cookie (one per tenant: each is its own issuer).
 pub fn session_cookie_name(state: &AppState, tenant: &TenantSlug) -> String {
     cookie_name(state, &format!("latchkey-session-{tenant}"))

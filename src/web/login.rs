@@ -43,6 +43,7 @@ fn render(
     form: Form<'_>,
 ) -> HttpResponse {
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
+    let passkeys = state.passkeys().available(tenant);
     form_page(
         state,
         req,
@@ -56,11 +57,11 @@ fn render(
             username => form.username,
             error => form.error,
             notice => form.notice,
-            passkeys => state.passkeys().available(tenant),
+            passkeys,
             passkey_start => urls.endpoint(Endpoint::PasskeyLoginStart),
             passkey_finish => urls.endpoint(Endpoint::PasskeyLoginFinish),
             reset => urls.endpoint(Endpoint::PasswordForgot),
-            signup => (tenant.settings.passkeys.signup && state.passkeys().available(tenant))
+            signup => (tenant.settings.passkeys.signup && passkeys)
                 .then(|| urls.endpoint(Endpoint::Signup)),
         },
     )

@@ -118,21 +118,24 @@ fn guard(state: &AppState, req: &HttpRequest, tenant: &Tenant) -> Result<(), Ref
     })
 }
 
+/// [`guard`], then the JSON body.
+fn json_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    bytes: &[u8],
+) -> Result<T, Refusal> {
+    guard(state, req, tenant)?;
+    body(bytes)
+}
+
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
     serde_json::from_slice(bytes)
         .map_err(|_| Refusal(StatusCode::BAD_REQUEST, "invalid", "malformed request"))
 }
 
-fn ceremony_cookie(state: &AppState) -> String {
-    if browser::secure(state) {
-        "__Host-latchkey-ceremony".into()
-    } else {
-        "latchkey-ceremony".into()
-    }
-}
-
 fn with_ceremony(state: &AppState, options: serde_json::Value, id: String) -> HttpResponse {
-    let mut cookie = browser::cookie(state, ceremony_cookie(state), id);
+    let mut cookie = browser::cookie(state, browser::ceremony_cookie_name(state), id);
     cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
         i64::try_from(CEREMONY_TTL.as_secs()).unwrap_or(300),
     ));
@@ -144,7 +147,7 @@ fn with_ceremony(state: &AppState, options: serde_json::Value, id: String) -> Ht
 }
 
 fn ceremony_id(state: &AppState, req: &HttpRequest) -> Option<String> {
-    req.cookie(&ceremony_cookie(state))
+    req.cookie(&browser::ceremony_cookie_name(state))
         .map(|c| c.value().to_owned())
 }
 
@@ -188,10 +191,7 @@ pub async fn login_finish(
     bytes: web::Bytes,
 ) -> HttpResponse {
     let tenant = &tenant.0;
-    if let Err(r) = guard(&state, &req, tenant) {
-        return r.response();
-    }
-    let finish: LoginFinish = match body(&bytes) {
+    let finish: LoginFinish = match json_request(&state, &req, tenant, &bytes) {
         Ok(b) => b,
         Err(r) => return r.response(),
     };
@@ -225,7 +225,10 @@ pub async fn login_finish(
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "redirect": target }));
     let _ = response.add_cookie(&cookie);
-    let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+    let _ = response.add_cookie(&browser::removal(
+        &state,
+        browser::ceremony_cookie_name(&state),
+    ));
     response
 }
 
@@ -271,10 +274,7 @@ pub async fn register_finish(
     bytes: web::Bytes,
 ) -> HttpResponse {
     let tenant = &tenant.0;
-    if let Err(r) = guard(&state, &req, tenant) {
-        return r.response();
-    }
-    let finish: RegisterFinish = match body(&bytes) {
+    let finish: RegisterFinish = match json_request(&state, &req, tenant, &bytes) {
         Ok(b) => b,
         Err(r) => return r.response(),
     };
@@ -300,7 +300,10 @@ pub async fn register_finish(
                 "id": record.id.to_string(),
                 "redirect": format!("{}?notice=passkey", TenantUrls::path(&tenant.slug, Endpoint::Account)),
             }));
-            let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+            let _ = response.add_cookie(&browser::removal(
+                &state,
+                browser::ceremony_cookie_name(&state),
+            ));
             response
         }
         Err(e) => service_problem(e),
@@ -410,10 +413,7 @@ pub async fn signup_start(
     bytes: web::Bytes,
 ) -> HttpResponse {
     let tenant = &tenant.0;
-    if let Err(r) = guard(&state, &req, tenant) {
-        return r.response();
-    }
-    let start: SignupStart = match body(&bytes) {
+    let start: SignupStart = match json_request(&state, &req, tenant, &bytes) {
         Ok(b) => b,
         Err(r) => return r.response(),
     };
@@ -454,14 +454,11 @@ pub async fn signup_finish(
     bytes: web::Bytes,
 ) -> HttpResponse {
     let tenant = &tenant.0;
-    if let Err(r) = guard(&state, &req, tenant) {
-        return r.response();
-    }
     #[derive(Deserialize)]
     struct Finish {
         credential: RegisterPublicKeyCredential,
     }
-    let finish: Finish = match body(&bytes) {
+    let finish: Finish = match json_request(&state, &req, tenant, &bytes) {
         Ok(b) => b,
         Err(r) => return r.response(),
     };
@@ -488,6 +485,9 @@ pub async fn signup_finish(
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "redirect": TenantUrls::path(&tenant.slug, Endpoint::Account) }));
     let _ = response.add_cookie(&cookie);
-    let _ = response.add_cookie(&browser::removal(&state, ceremony_cookie(&state)));
+    let _ = response.add_cookie(&browser::removal(
+        &state,
+        browser::ceremony_cookie_name(&state),
+    ));
     response
 }
