@@ -179,6 +179,14 @@ pub struct OAuthSettings {
     /// Fetch `jwks_uri` from loopback, private and link-local addresses (development only;
     /// otherwise refused, so registration cannot aim the server at internal services).
     pub allow_private_jwks_uri: bool,
+    /// Authorization code lifetime (RFC 6749 §4.1.2: short, ten minutes at most; here 1–60 s).
+    pub authorization_code_ttl_secs: u64,
+    /// How long an authorization request waits for the person to sign in and consent.
+    pub authorization_request_ttl_secs: u64,
+    /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126 §2.2; 1–599 s).
+    pub par_ttl_secs: u64,
+    /// ID token lifetime (OIDC Core §2 `exp`).
+    pub id_token_ttl_secs: u64,
 }
 
 impl Default for OAuthSettings {
@@ -196,6 +204,10 @@ impl Default for OAuthSettings {
             jwks_uri_cache_secs: 300,
             allow_http_jwks_uri: false,
             allow_private_jwks_uri: false,
+            authorization_code_ttl_secs: 60,
+            authorization_request_ttl_secs: 1800,
+            par_ttl_secs: 60,
+            id_token_ttl_secs: 3600,
         }
     }
 }
@@ -384,6 +396,27 @@ impl Settings {
             if value > TEN_YEARS {
                 return Err(bad(key, "must be at most ten years"));
             }
+        }
+        if !(1..=60).contains(&self.oauth.authorization_code_ttl_secs) {
+            return Err(bad(
+                "oauth.authorization_code_ttl_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if !(1..600).contains(&self.oauth.par_ttl_secs) {
+            return Err(bad("oauth.par_ttl_secs", "must be between 1 and 599"));
+        }
+        if !(60..=86_400).contains(&self.oauth.authorization_request_ttl_secs) {
+            return Err(bad(
+                "oauth.authorization_request_ttl_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if !(60..=86_400).contains(&self.oauth.id_token_ttl_secs) {
+            return Err(bad(
+                "oauth.id_token_ttl_secs",
+                "must be between 60 and 86400",
+            ));
         }
         // A verifier's cache and a replica's hot copy must both have seen a key before it
         // signs, and still see a retired key while tokens it signed may be presented.

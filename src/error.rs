@@ -186,6 +186,19 @@ endpoint_errors! {
 }
 
 endpoint_errors! {
+    /// Errors of the userinfo endpoint (OIDC Core §5.3.3; RFC 6750 §3.1), each with its
+    /// Bearer challenge.
+    pub enum UserinfoError {
+        /// The request is malformed: the token sent more than one way (RFC 6750 §2).
+        InvalidRequest,
+        /// The access token is missing, expired, revoked, or its person can no longer sign in.
+        InvalidToken,
+        /// The token was not granted the `openid` scope.
+        InsufficientScope,
+    }
+}
+
+endpoint_errors! {
     /// Errors of the revocation endpoint (RFC 7009 §2.2.1).
     pub enum RevocationError {
         /// The `token` parameter is missing or the request malformed.
@@ -574,6 +587,12 @@ impl ServiceError {
             self,
             ServiceError::Store(StoreError::Unavailable(_)) | ServiceError::Cache(_)
         )
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> OAuthError {
+        ServiceError::from(e).into()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plain domain types: no I/O, no database rows.
 
 pub mod api_key;
+pub mod authorization;
 pub mod claims;
 pub mod client;
 pub mod key;

@@ -1,4 +1,6 @@
 //! OpenID Connect and RFC 8414 publication: discovery metadata and the JWKS.
 
+pub mod claims;
 pub mod discovery;
+pub mod id_token;
 pub mod jwks;

@@ -113,6 +113,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         pages::login::show,
         pages::login::submit,
     );
+    // OpenID Connect Core §3.1.2.1: GET and POST.
+    page_form(
+        cfg,
+        Endpoint::Authorize,
+        pages::authorize::get,
+        pages::authorize::post,
+    );
+    read(
+        cfg,
+        &Endpoint::AuthorizeContinue.route(),
+        pages::authorize::resume,
+    );
+    page_post(cfg, Endpoint::AuthorizeConsent, pages::authorize::consent);
+    page_post(cfg, Endpoint::AuthorizeAccount, pages::authorize::account);
     read(cfg, &Endpoint::Account.route(), pages::account::show);
     page_post(
         cfg,

@@ -3,6 +3,7 @@
 //! the tenant filter cannot be written by accident.
 
 mod api_keys;
+mod authorization;
 mod clients;
 pub mod db;
 mod keys;
@@ -19,9 +20,11 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use authorization::NewCode;
 pub use db::DatabaseLocation;
 use db::{Db, with_conn};
 pub use outbox::NewLink;
+pub use tokens::NewGrant;
 use types::DbId;
 pub use users::UserRef;
 

@@ -47,6 +47,20 @@ pub enum Endpoint {
     AccountVerifyEmail,
     /// The tenant's branding stylesheet.
     BrandingCss,
+    /// OIDC Core §3.1.2: the authorization endpoint, and the steps a request passes through
+    /// (resumed after sign-in, consent, account choice).
+    Authorize,
+    AuthorizeContinue,
+    AuthorizeConsent,
+    AuthorizeAccount,
+    /// RFC 9126 §2.
+    Par,
+    /// OIDC Core §5.3.
+    Userinfo,
+    /// OIDC RP-Initiated Logout §2 `end_session_endpoint`.
+    EndSession,
+    /// The account page's "remove access" of an application.
+    AccountApps,
 }
 
 impl Endpoint {
@@ -78,6 +92,14 @@ impl Endpoint {
             Endpoint::PasswordReset => "password/reset",
             Endpoint::EmailVerify => "email/verify",
             Endpoint::AccountVerifyEmail => "account/email/verify",
+            Endpoint::Authorize => "authorize",
+            Endpoint::AuthorizeContinue => "authorize/continue",
+            Endpoint::AuthorizeConsent => "authorize/consent",
+            Endpoint::AuthorizeAccount => "authorize/account",
+            Endpoint::Par => "par",
+            Endpoint::Userinfo => "userinfo",
+            Endpoint::EndSession => "logout",
+            Endpoint::AccountApps => "account/apps/revoke",
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod authorize;
 pub mod browser;
 pub mod login;
 pub mod pages;

@@ -8,8 +8,11 @@ use crate::clients::Clients;
 use crate::keys::Keys;
 use crate::oauth::access_token::AccessTokens;
 use crate::oauth::api_keys::ApiKeys;
+use crate::oauth::authorize::Authorizations;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::grants::refresh_token::RefreshTokens;
+use crate::oauth::request_object::RequestObjects;
+use crate::oidc::id_token::IdTokens;
 use crate::people::gate::PasswordGate;
 use crate::people::links::Links;
 use crate::people::passkeys::Passkeys;
@@ -82,6 +85,7 @@ impl AppState {
         RefreshTokens {
             store: &self.store,
             access: self.access_tokens(),
+            id_tokens: self.id_tokens(),
             settings: &self.settings,
             clock: &self.clock,
             rng: &self.rng,
@@ -154,6 +158,33 @@ impl AppState {
             clients: self.clients(),
             clock: &self.clock,
             rng: &self.rng,
+        }
+    }
+
+    pub fn id_tokens(&self) -> IdTokens<'_> {
+        IdTokens {
+            keys: self.keys(),
+            settings: &self.settings,
+            clock: &self.clock,
+        }
+    }
+
+    pub fn authorizations(&self) -> Authorizations<'_> {
+        Authorizations {
+            store: &self.store,
+            cache: &self.cache,
+            id_tokens: self.id_tokens(),
+            settings: &self.settings,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+
+    pub fn request_objects(&self) -> RequestObjects<'_> {
+        RequestObjects {
+            client_auth: self.client_auth(),
+            settings: &self.settings,
+            clock: &self.clock,
         }
     }
 }

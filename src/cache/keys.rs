@@ -55,6 +55,9 @@ pub enum CacheKey<'a> {
     SignupsFrom { tenant: TenantId, subject: &'a str },
     /// A WebAuthn ceremony in progress, under its random id.
     Ceremony { tenant: TenantId, id: &'a str },
+    /// An authorization request waiting for sign-in and consent, or pushed (RFC 9126), under
+    /// its random handle (stored as its digest).
+    Authorization { tenant: TenantId, handle: &'a str },
 }
 
 impl CacheKey<'_> {
@@ -91,6 +94,9 @@ impl CacheKey<'_> {
             }
             CacheKey::LockedAddress { tenant, subject } => format!("pw:lock:ip:{tenant}:{subject}"),
             CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
+            CacheKey::Authorization { tenant, handle } => {
+                format!("authz:{tenant}:{}", b64url(&sha256(handle.as_bytes())))
+            }
             CacheKey::SignupsFrom { tenant, subject } => format!("signup:ip:{tenant}:{subject}"),
             CacheKey::CeremoniesFrom { tenant, subject } => {
                 format!("webauthn:ip:{tenant}:{subject}")

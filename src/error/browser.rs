@@ -62,12 +62,13 @@ pub fn redirect_response(to: &ErrorRedirect, params: &[(&str, &str)]) -> HttpRes
                 "form_post.html",
                 minijinja::context! { action => to.uri().as_str(), fields => params },
             );
-            // form-action is left open: the target is the client's registered URI.
-            html(
-                StatusCode::OK,
-                "default-src 'none'; script-src 'self'; frame-ancestors 'none'",
-                body,
-            )
+            // The form may go to the client's verified redirect URI and nowhere else.
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+                 form-action {}",
+                crate::web::pages::csp_source(to.uri().url())
+            );
+            html(StatusCode::OK, &csp, body)
         }
     }
 }

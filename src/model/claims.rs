@@ -85,6 +85,10 @@ pub struct AccessTokenClaims {
     /// RFC 8176: the authentication methods used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// Private claim: the claims the authorization request asked the userinfo endpoint for
+    /// by name (OIDC Core §5.5 `claims.userinfo`), which the scope alone does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_claims: Option<Vec<String>>,
 }
 
 impl AccessTokenClaims {
@@ -270,6 +274,7 @@ mod tests {
             auth_time: None,
             acr: None,
             amr: None,
+            userinfo_claims: None,
         };
         let map = claims.to_map();
         assert_eq!(

@@ -156,6 +156,15 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout 1.0 §2.2: the client needs `sid` in logout tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+    /// RFC 9101 §4 / OIDC Registration §2: the only algorithm its request objects may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
+    /// RFC 9126 §6: authorization requests of this client must be pushed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
     /// Language-tagged variants of human-readable members (RFC 7591 §2.2), e.g. `client_name#fr`.
     #[serde(flatten)]
     pub localized: Map<String, Value>,

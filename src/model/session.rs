@@ -2,14 +2,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::user::UserId;
 use super::wire_enum;
 
 /// A session's public id (listing and revocation); the cookie carries a separate random token
 /// of which only the digest is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SessionId(pub uuid::Uuid);
 
@@ -43,6 +43,22 @@ wire_enum! {
         Mfa = "mfa",
     }
 }
+
+/// The authentication context class (OIDC Core §2 `acr`) a sign-in by `amr` reaches: `phrh`
+/// for a device-bound passkey, `phr` for a synced one (OpenID Connect EAP ACR Values 1.0:
+/// phishing-resistant, hardware-protected), `1` for a password.
+pub fn acr_for(amr: &[Amr]) -> &'static str {
+    if amr.contains(&Amr::Hwk) {
+        "phrh"
+    } else if amr.contains(&Amr::Swk) {
+        "phr"
+    } else {
+        "1"
+    }
+}
+
+/// Discovery `acr_values_supported`, strongest first.
+pub const ACR_VALUES: &[&str] = &["phrh", "phr", "1"];
 
 wire_enum! {
     /// How a sign-in was attempted.

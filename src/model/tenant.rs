@@ -109,6 +109,27 @@ pub struct TenantSettings {
     /// Passkeys (on unless switched off).
     #[serde(skip_serializing_if = "PasskeyPolicy::is_default")]
     pub passkeys: PasskeyPolicy,
+    /// PKCE for confidential clients too (on unless `false`; public clients always use it).
+    /// The OpenID Foundation's plans and Authlib's defaults run without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pkce: Option<bool>,
+    /// Every authorization request must be pushed first (RFC 9126 §5).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// Accept unsigned (`alg: none`) request objects (RFC 9101 §6.1; off by default).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned_request_objects: bool,
+    /// Hosts and CIDR blocks of internal relying parties the server may call (back-channel
+    /// logout) although they are loopback or private addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outbound_allow: Vec<String>,
+}
+
+impl TenantSettings {
+    /// Whether confidential clients must use PKCE unless their policy says otherwise.
+    pub fn pkce_required(&self) -> bool {
+        self.require_pkce.unwrap_or(true)
+    }
 }
 
 /// A tenant's passkey policy.

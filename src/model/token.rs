@@ -186,6 +186,9 @@ pub struct StoredRefreshToken {
     pub family: FamilyState,
     /// The family's absolute end.
     pub family_expires_at: i64,
+    /// The browser session the family lives with (a person's grant without
+    /// `offline_access`): it ends when the session does.
+    pub family_session: Option<crate::model::session::SessionId>,
 }
 
 impl StoredRefreshToken {

@@ -95,6 +95,18 @@ pub struct TokenSpec {
     /// An absolute end the token may not outlive (the subject it was exchanged from, the
     /// ceiling of its grant), applied to the same `now` as its lifetime.
     pub not_after: Option<i64>,
+    /// For a person's token: how they authenticated (OIDC Core §2 `auth_time`, `acr`, `amr`).
+    pub auth: Option<Authentication>,
+    /// Claims asked of the userinfo endpoint by name (OIDC Core §5.5).
+    pub userinfo_claims: Option<Vec<String>>,
+}
+
+/// How a person authenticated, carried into their access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    pub auth_time: i64,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
 }
 
 impl TokenSpec {
@@ -120,6 +132,8 @@ impl TokenSpec {
             family: None,
             ttl_secs: ttl_for(settings, tenant, client),
             not_after: None,
+            auth: None,
+            userinfo_claims: None,
         }
     }
 }
@@ -160,9 +174,10 @@ impl AccessTokens<'_> {
             may_act: None,
             cnf: spec.cnf.clone(),
             refresh_family: spec.family,
-            auth_time: None,
-            acr: None,
-            amr: None,
+            auth_time: spec.auth.as_ref().map(|a| a.auth_time),
+            acr: spec.auth.as_ref().and_then(|a| a.acr.clone()),
+            amr: spec.auth.as_ref().map(|a| a.amr.clone()),
+            userinfo_claims: spec.userinfo_claims.clone(),
         }
     }
 
@@ -310,6 +325,21 @@ impl AccessTokens<'_> {
         }
         if self.clients.find(tenant.id, client_id).await?.is_none() {
             return Ok(None);
+        }
+        // A person's token ends with the person: disabled or deleted, it grants nothing.
+        if found.claims.auth_time.is_some() {
+            let person = crate::model::user::UserId::parse(&found.claims.sub);
+            let active = match person {
+                Some(id) => self
+                    .store
+                    .user(tenant.id, id)
+                    .await?
+                    .is_some_and(|u| u.is_active()),
+                None => false,
+            };
+            if !active {
+                return Ok(None);
+            }
         }
         Ok(Some(found))
     }

@@ -201,10 +201,13 @@ pub fn error_redirect(
 
 impl AuthorizationRequest {
     /// Parses the request of `client` (already looked up by `client_id`).
+    /// `confidential_pkce`: whether a confidential client must use PKCE too (the tenant's
+    /// `require_pkce`, or the client's override); public clients always must.
     pub fn parse(
         params: &Params,
         client: &Client,
         issuer: &str,
+        confidential_pkce: bool,
     ) -> Result<AuthorizationRequest, AuthorizationFailure> {
         let target = error_redirect(params, client, issuer)?;
         let fail = |error: AuthorizationError, description: &str| AuthorizationFailure {
@@ -214,20 +217,8 @@ impl AuthorizationRequest {
         };
         use AuthorizationError as E;
 
-        // OIDC Core §6: request objects are not offered (discovery says so); §6.2 / RFC 9126:
-        // request_uri comes with pushed authorization requests.
-        if params.get("request").is_some() {
-            return Err(fail(
-                E::RequestNotSupported,
-                "request objects are not supported",
-            ));
-        }
-        if params.get("request_uri").is_some() {
-            return Err(fail(
-                E::RequestUriNotSupported,
-                "request_uri is not supported",
-            ));
-        }
+        // `request` and `request_uri` are resolved before this (RFC 9101 §6.3, RFC 9126 §4):
+        // what is parsed here are the request's own parameters.
         if params.get("registration").is_some() {
             return Err(fail(
                 E::RegistrationNotSupported,
@@ -307,10 +298,9 @@ impl AuthorizationRequest {
                 })
             }
         };
-        // OAuth 2.1 §4.1.1 / §7.5.1: PKCE is required, except from a confidential client
-        // of an OpenID Connect request bound by a nonce.
-        let nonce_bound = scope.contains("openid") && nonce.is_some() && !client.is_public();
-        if code_challenge.is_none() && !nonce_bound {
+        // OAuth 2.1 §7.5.1: PKCE always for public clients; for confidential ones by policy
+        // (the nonce binds the code for OpenID Connect clients that go without).
+        if code_challenge.is_none() && (client.is_public() || confidential_pkce) {
             return Err(fail(
                 E::InvalidRequest,
                 "code_challenge (PKCE, S256) is required",
@@ -351,8 +341,13 @@ impl AuthorizationRequest {
             .map(|raw| {
                 serde_json::from_str::<Value>(raw)
                     .ok()
-                    .filter(Value::is_object)
-                    .ok_or_else(|| fail(E::InvalidRequest, "claims must be a JSON object"))
+                    .filter(crate::oidc::claims::well_formed)
+                    .ok_or_else(|| {
+                        fail(
+                            E::InvalidRequest,
+                            "claims must be a JSON object as OpenID Connect Core section 5.5 says",
+                        )
+                    })
             })
             .transpose()?;
         Ok(AuthorizationRequest {
@@ -431,7 +426,7 @@ mod tests {
         client: &Client,
         pairs: &[(&str, &str)],
     ) -> Result<AuthorizationRequest, AuthorizationFailure> {
-        AuthorizationRequest::parse(&Params::of(pairs), client, ISS)
+        AuthorizationRequest::parse(&Params::of(pairs), client, ISS, true)
     }
 
     const GOOD: &[(&str, &str)] = &[
@@ -517,14 +512,6 @@ mod tests {
             (
                 with(&[("resource", "/relative")], &[]),
                 AuthorizationError::InvalidTarget,
-            ),
-            (
-                with(&[("request", "eyJ...")], &[]),
-                AuthorizationError::RequestNotSupported,
-            ),
-            (
-                with(&[("request_uri", "urn:x")], &[]),
-                AuthorizationError::RequestUriNotSupported,
             ),
             (
                 with(&[("response_mode", "web_message")], &[]),
@@ -636,25 +623,25 @@ mod tests {
     }
 
     #[test]
-    fn confidential_oidc_clients_may_bind_with_a_nonce_instead_of_pkce() {
+    fn pkce_is_required_of_public_clients_and_of_confidential_ones_by_policy() {
         let confidential = client(serde_json::json!({"redirect_uris": ["https://app.example/cb"]}));
         let base = [
             ("response_type", "code"),
             ("scope", "openid"),
             ("redirect_uri", "https://app.example/cb"),
+            ("nonce", "n-0S6_WzA2Mj"),
         ];
-        let mut nonce = base.to_vec();
-        nonce.push(("nonce", "n-0S6_WzA2Mj"));
-        let request = parse(&confidential, &nonce).unwrap();
-        assert!(request.redirect_uri_sent);
+        let lenient = AuthorizationRequest::parse(&Params::of(&base), &confidential, ISS, false);
+        assert!(lenient.unwrap().redirect_uri_sent);
         assert_eq!(
             parse(&confidential, &base).unwrap_err().error,
-            AuthorizationError::InvalidRequest
+            AuthorizationError::InvalidRequest,
+            "require_pkce is on by default"
         );
-        let mut public_nonce = nonce.clone();
+        let mut public_nonce = base.to_vec();
         public_nonce[2] = ("redirect_uri", "http://127.0.0.1/cb");
         assert!(
-            parse(&public(), &public_nonce).is_err(),
+            AuthorizationRequest::parse(&Params::of(&public_nonce), &public(), ISS, false).is_err(),
             "public clients always use PKCE"
         );
         // OIDC Core §3.1.2.1: redirect_uri is required with openid, even with one registered;

@@ -42,6 +42,8 @@ pub enum TokenRequest {
     },
     /// RFC 8693 §2.1.
     TokenExchange(ExchangeRequest),
+    /// RFC 6749 §4.1.3.
+    AuthorizationCode(crate::oauth::grants::authorization_code::CodeRequest),
 }
 
 /// An RFC 8693 §2.1 request.
@@ -120,6 +122,14 @@ impl TokenRequest {
                     audiences: params.all("audience").to_vec(),
                 })
             }
+            GrantType::AuthorizationCode => TokenRequest::AuthorizationCode(
+                crate::oauth::grants::authorization_code::CodeRequest {
+                    code: params.required("code")?.to_owned(),
+                    redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                    code_verifier: params.get("code_verifier").map(str::to_owned),
+                    resources,
+                },
+            ),
             other => {
                 return Err(TokenError::UnsupportedGrantType
                     .because(format!("the {other} grant is not supported")));

@@ -28,6 +28,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<TokenType>,
+    /// OIDC Core §3.1.3.3: with the `openid` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -40,6 +43,7 @@ impl TokenResponse {
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             refresh_token: None,
             issued_token_type: None,
+            id_token: None,
         }
     }
 
@@ -98,6 +102,12 @@ pub async fn token(
             grants::token_exchange::grant(&state.refresh_tokens(), &tenant, client, &request)
                 .await?
         }
+        TokenRequest::AuthorizationCode(request) => {
+            state
+                .refresh_tokens()
+                .redeem_code(&tenant, client, &request)
+                .await?
+        }
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
@@ -112,9 +122,9 @@ pub async fn token(
     Ok(response.into_response())
 }
 
-/// The grants this server implements (the authorization code and device grants arrive with
-/// their own endpoints).
+/// The grants this server implements (the device grant arrives with its own endpoint).
 pub const SUPPORTED_GRANTS: &[GrantType] = &[
+    GrantType::AuthorizationCode,
     GrantType::ClientCredentials,
     GrantType::RefreshToken,
     GrantType::TokenExchange,

@@ -89,8 +89,8 @@ impl Sessions<'_> {
             last_seen_at: now,
             expires_at: now.saturating_add(secs(self.settings.max_lifetime_secs)),
             auth_time: now,
+            acr: Some(crate::model::session::acr_for(&amr).to_owned()),
             amr,
-            acr: None,
             ip: origin.ip.clone(),
             user_agent: origin.user_agent.clone(),
         };

@@ -126,6 +126,8 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         rotated_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        subject -> Nullable<Text>,
+        session_id -> Nullable<DbUuid>,
     }
 }
 
@@ -281,6 +283,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::{DbJson, DbUuid};
+
+    authorization_codes (id) {
+        id -> DbUuid,
+        tenant_id -> DbUuid,
+        code_hash -> Binary,
+        client_id -> Text,
+        user_id -> DbUuid,
+        grant_data -> DbJson,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        redeemed_at -> Nullable<BigInt>,
+        family_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    consents (tenant_id, user_id, client_id) {
+        tenant_id -> DbUuid,
+        user_id -> DbUuid,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::types::sql::DbUuid;
+
+    session_clients (session_id, client_id) {
+        session_id -> DbUuid,
+        tenant_id -> DbUuid,
+        client_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
@@ -303,4 +349,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkeys,
     outbox,
     user_tokens,
+    authorization_codes,
+    consents,
+    session_clients,
 );

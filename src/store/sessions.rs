@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::{with_conn, with_tx};
+use super::db::{Tx, with_conn, with_tx, with_tx_conn};
 use super::schema::{login_events, sessions, users};
 use super::types::{DbId, DbJson};
 use super::users::UserRow;
@@ -191,6 +191,27 @@ impl Store {
             .await
     }
 
+    /// The unrevoked session `id` (a grant that lives with it checks it is still there).
+    pub async fn session_by_id(
+        &self,
+        tenant: TenantId,
+        id: SessionId,
+    ) -> Result<Option<Session>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let row: Option<SessionRow> = with_conn!(&mut conn, |c| sessions::table
+                    .filter(sessions::tenant_id.eq(tenant.db()))
+                    .filter(sessions::id.eq(DbId(id.0)))
+                    .filter(sessions::revoked_at.is_null())
+                    .select(SessionRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?;
+                row.map(SessionRow::into_session).transpose()
+            })
+            .await
+    }
+
     /// Marks a session used at `now`, at most once per `every` seconds (the idle timeout
     /// needs no write per page view).
     pub async fn touch_session(
@@ -217,7 +238,8 @@ impl Store {
     }
 
     /// Ends one session of `user` (or, with `user` absent, the session whatever its user: the
-    /// browser signing out). Returns whether a live one was ended.
+    /// browser signing out), queuing the back-channel logout of the clients it signed in to in
+    /// the same transaction. Returns whether a live one was ended.
     pub async fn revoke_session(
         &self,
         tenant: TenantId,
@@ -226,24 +248,31 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         self.db
-            .run(move |mut conn| async move {
-                let n = with_conn!(&mut conn, |c| {
-                    let mut q = diesel::update(sessions::table)
-                        .filter(sessions::tenant_id.eq(tenant.db()))
-                        .filter(sessions::id.eq(DbId(id.0)))
-                        .filter(sessions::revoked_at.is_null())
-                        .into_boxed();
-                    if let Some(user) = user {
-                        q = q.filter(sessions::user_id.eq(DbId(user.0)));
-                    }
-                    q.set(sessions::revoked_at.eq(Some(now))).execute(c).await
-                })?;
-                Ok(n > 0)
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let owner: Option<DbId> = with_tx_conn!(&mut tx, |c| {
+                        let mut q = sessions::table
+                            .filter(sessions::tenant_id.eq(tenant.db()))
+                            .filter(sessions::id.eq(DbId(id.0)))
+                            .filter(sessions::revoked_at.is_null())
+                            .select(sessions::user_id)
+                            .into_boxed();
+                        if let Some(user) = user {
+                            q = q.filter(sessions::user_id.eq(DbId(user.0)));
+                        }
+                        q.first(c).await.optional()
+                    })?;
+                    let Some(owner) = owner else {
+                        return Ok(false);
+                    };
+                    tx.end_session(tenant, id, UserId(owner.0), now).await
+                })
             })
             .await
     }
 
-    /// Ends every session of `user` but `keep`; returns how many.
+    /// Ends every session of `user` but `keep` (with their back-channel logouts); returns how
+    /// many.
     pub async fn revoke_sessions_of(
         &self,
         tenant: TenantId,
@@ -253,17 +282,24 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let keep = keep.map_or(uuid::Uuid::nil(), |k| k.0);
         self.db
-            .run(move |mut conn| async move {
-                Ok(with_conn!(&mut conn, |c| diesel::update(
-                    sessions::table
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let ids: Vec<DbId> = with_tx_conn!(&mut tx, |c| sessions::table
                         .filter(sessions::tenant_id.eq(tenant.db()))
                         .filter(sessions::user_id.eq(DbId(user.0)))
                         .filter(sessions::id.ne(DbId(keep)))
                         .filter(sessions::revoked_at.is_null())
-                )
-                .set(sessions::revoked_at.eq(Some(now)))
-                .execute(c)
-                .await)?)
+                        .select(sessions::id)
+                        .load(c)
+                        .await)?;
+                    let mut ended = 0;
+                    for id in ids {
+                        if tx.end_session(tenant, SessionId(id.0), user, now).await? {
+                            ended += 1;
+                        }
+                    }
+                    Ok(ended)
+                })
             })
             .await
     }
@@ -362,5 +398,31 @@ impl Store {
                 Ok(n + m)
             })
             .await
+    }
+}
+
+impl Tx<'_> {
+    /// Ends a live session and queues its back-channel logouts; false if it had ended.
+    async fn end_session(
+        &mut self,
+        tenant: TenantId,
+        id: SessionId,
+        user: UserId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_tx_conn!(self, |c| diesel::update(
+            sessions::table
+                .filter(sessions::tenant_id.eq(tenant.db()))
+                .filter(sessions::id.eq(DbId(id.0)))
+                .filter(sessions::revoked_at.is_null())
+        )
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(c)
+        .await)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.notify_logout(tenant, id, user, now).await?;
+        Ok(true)
     }
 }

@@ -10,6 +10,7 @@ mod refresh;
 mod revoked;
 mod writer;
 
+pub use refresh::NewGrant;
 pub(super) use writer::TokenWriter;
 
 use diesel::prelude::*;

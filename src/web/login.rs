@@ -76,6 +76,23 @@ fn notice(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// The page, letting its form lead on to the client when it signs in for an authorization
+/// request (the 303 chain after the post is checked against `form-action`).
+async fn render_for(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    status: StatusCode,
+    form: Form<'_>,
+) -> HttpResponse {
+    let target = super::authorize::target_of(state, tenant, form.return_to).await;
+    let mut response = render(state, req, tenant, status, form);
+    if let Some(target) = target {
+        super::pages::allow_form_target(&mut response, &target);
+    }
+    response
+}
+
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -95,7 +112,7 @@ pub async fn show(
         .chars()
         .take(254)
         .collect();
-    render(
+    render_for(
         &state,
         &req,
         tenant,
@@ -107,6 +124,7 @@ pub async fn show(
             notice: notice(query.notice.as_deref()),
         },
     )
+    .await
 }
 
 /// The answer to a refused check: 429 with `Retry-After` (RFC 6585 §4).
@@ -187,7 +205,7 @@ pub async fn submit(
     let user = match outcome {
         Outcome::Refused(refusal) => return refused(&state, &req, tenant, refusal, form),
         Outcome::Wrong => {
-            return render(
+            return render_for(
                 &state,
                 &req,
                 tenant,
@@ -196,10 +214,11 @@ pub async fn submit(
                     error: Some("The username or password is not right."),
                     ..form
                 },
-            );
+            )
+            .await;
         }
         Outcome::Disabled(_) => {
-            return render(
+            return render_for(
                 &state,
                 &req,
                 tenant,
@@ -208,7 +227,8 @@ pub async fn submit(
                     error: Some("This account is disabled. Ask your administrator."),
                     ..form
                 },
-            );
+            )
+            .await;
         }
         Outcome::Right(user) => user,
     };
@@ -228,7 +248,11 @@ pub async fn submit(
         Err(e) => return failure(tenant, e),
     };
     // After a password, offer a passkey (the account page asks, then continues).
-    let offer = state.passkeys().available(tenant)
+    // Not in the middle of an authorization: the application is waiting.
+    let authorizing =
+        return_to.starts_with(&TenantUrls::path(&tenant.slug, Endpoint::AuthorizeContinue));
+    let offer = !authorizing
+        && state.passkeys().available(tenant)
         && state
             .passkeys()
             .of(tenant.id, &user)

@@ -37,6 +37,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset.html", include_str!("../../templates/reset.html")),
     ("verify.html", include_str!("../../templates/verify.html")),
     ("signup.html", include_str!("../../templates/signup.html")),
+    ("consent.html", include_str!("../../templates/consent.html")),
+    (
+        "choose_account.html",
+        include_str!("../../templates/choose_account.html"),
+    ),
 ];
 
 /// The policy of our pages: scripts and styles from our own origin only, no inline code,
@@ -151,6 +156,32 @@ pub fn html(status: StatusCode, csp: &str, body: String) -> HttpResponse {
         .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(body)
+}
+
+/// The CSP source expression of `target`'s origin: `https://host:port`, or `scheme:` for a
+/// private-use scheme (RFC 8252 §7.1), whose origins are opaque.
+pub fn csp_source(target: &url::Url) -> String {
+    let origin = target.origin();
+    if origin.is_tuple() {
+        origin.ascii_serialization()
+    } else {
+        format!("{}:", target.scheme())
+    }
+}
+
+/// Lets a page's forms lead to `target`: CSP `form-action` also governs the redirects that
+/// follow a submission (CSP 3 §6.4.1), so a sign-in or consent form whose answer is a 303 to
+/// the client must name the client's redirect URI.
+pub fn allow_form_target(response: &mut HttpResponse, target: &url::Url) {
+    let csp = PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", csp_source(target)),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// Renders `name` as a page under [`PAGE_CSP`].

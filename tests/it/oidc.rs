@@ -42,6 +42,7 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
             "token_endpoint_auth_methods_supported": all_methods,
             "token_endpoint_auth_signing_alg_values_supported": algs,
             "grant_types_supported": [
+                "authorization_code",
                 "client_credentials",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:token-exchange",

@@ -41,6 +41,13 @@ pub struct ClientPolicy {
     /// resources.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub may_introspect: bool,
+    /// A first-party application of the tenant: people are not asked to consent to it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub first_party: bool,
+    /// PKCE for this confidential client, overriding the tenant's `require_pkce` (public
+    /// clients always use it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pkce: Option<bool>,
 }
 
 impl ClientPolicy {

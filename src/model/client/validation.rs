@@ -54,6 +54,9 @@ pub struct MetadataRequest {
     pub require_auth_time: Option<bool>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
+    pub request_object_signing_alg: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 7592 §2.2: a PUT carries the client's id (and may carry the secret).
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -303,6 +306,19 @@ impl MetadataRequest {
             }
         }
 
+        // OIDC Registration §2 / RFC 9101 §4: request objects signed with one of the
+        // asymmetric algorithms, or unsigned (`none`, honoured only where the tenant allows).
+        if let Some(alg) = &self.request_object_signing_alg
+            && alg != "none"
+            && !ASYMMETRIC_ALGS.contains(&alg.as_str())
+        {
+            return Err(invalid(format!(
+                "request_object_signing_alg '{}' is not one of none, {}",
+                clip(alg),
+                ASYMMETRIC_ALGS.join(", ")
+            )));
+        }
+
         let mut localized = Map::new();
         for (key, value) in self.other {
             let Some((base, tag)) = key.split_once('#') else {
@@ -353,6 +369,13 @@ impl MetadataRequest {
             require_auth_time: self.require_auth_time.unwrap_or(false),
             post_logout_redirect_uris,
             backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_logout_session_required: self
+                .backchannel_logout_session_required
+                .unwrap_or(false),
+            request_object_signing_alg: self.request_object_signing_alg,
+            require_pushed_authorization_requests: self
+                .require_pushed_authorization_requests
+                .unwrap_or(false),
             localized,
         };
         // Control characters have no place in metadata (and PostgreSQL refuses NUL in text).

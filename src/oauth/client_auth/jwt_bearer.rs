@@ -13,7 +13,7 @@ use crate::error::{ErrorCode, OAuthError, ServiceError};
 use crate::jose::jwt::{Exp, TimeRules};
 use crate::jose::{JoseError, jwt};
 use crate::model::Tenant;
-use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, ClientId, HMAC_ALGS};
+use crate::model::client::{ASYMMETRIC_ALGS, AuthMethod, Client, ClientId, HMAC_ALGS};
 use crate::oauth::params::Params;
 use crate::urls::{Endpoint, TenantUrls};
 
@@ -181,4 +181,38 @@ async fn verify_off_worker(
     })
     .await
     .map_err(|e| JoseError(format!("verification task failed: {e}")))?
+}
+
+impl ClientAuth<'_> {
+    /// The claims of `token` if one of `client`'s registered keys signed it with an algorithm
+    /// of `allowed` (request objects, RFC 9101 §6.2); its `jwks_uri` is fetched again once if
+    /// the cached keys do not verify it. `Err`: why not (for logs).
+    pub async fn signed_by_client(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        token: &str,
+        allowed: Vec<String>,
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let failure = Failure {
+            realm: "",
+            via_header: false,
+        };
+        let jwks = self
+            .client_jwks(tenant.id, failure, client, false)
+            .await
+            .map_err(|e| e.description.clone().unwrap_or_default())?;
+        match verify_off_worker(token, jwks.clone(), allowed.clone()).await {
+            Err(_) if client.metadata.jwks_uri.is_some() => {
+                let fresh = self
+                    .client_jwks(tenant.id, failure, client, true)
+                    .await
+                    .map_err(|e| e.description.clone().unwrap_or_default())?;
+                verify_off_worker(token, fresh, allowed)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
 }

@@ -8,14 +8,16 @@ use crate::config::{OAuthSettings, Settings};
 use crate::crypto::sha256;
 use crate::error::{OAuthError, ServiceError, TokenError};
 use crate::model::Tenant;
+use crate::model::authorization::GrantOwner;
 use crate::model::client::{Client, ClientId};
 use crate::model::token::{
     NewRefreshToken, RefreshTokenState, Rotation, Scope, StoredRefreshToken,
 };
-use crate::oauth::access_token::{AccessTokens, TokenSpec};
+use crate::oauth::access_token::{AccessTokens, Authentication, TokenSpec};
 use crate::oauth::token::{TokenResponse, granted_scope, scope_ceiling};
+use crate::oidc::id_token::{IdTokenSpec, IdTokens};
 use crate::rng::Rng;
-use crate::store::Store;
+use crate::store::{NewGrant, Store};
 
 /// What a refresh token grants again: stored with it, copied into each token refreshed from it.
 #[derive(Debug, Clone)]
@@ -27,7 +29,38 @@ pub struct RefreshGrant {
     /// A hard end carried through every rotation: a refresh token obtained by exchanging a
     /// shorter-lived subject never outlives it (RFC 8693 §2.1; the subject's `exp`).
     pub until: Option<i64>,
+    /// A person's grant (the authorization code flow): how they signed in, for the tokens
+    /// refreshed from it.
+    pub person: Option<PersonGrant>,
 }
+
+/// What a person's grant remembers of the sign-in (OIDC Core §12.2: a refreshed ID token keeps
+/// `auth_time`, and `sid` names the same session).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonGrant {
+    pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    pub sid: String,
+    /// The `claims` request parameter (§5.5), which goes on applying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Value>,
+}
+
+impl PersonGrant {
+    pub fn authentication(&self) -> Authentication {
+        Authentication {
+            auth_time: self.auth_time,
+            acr: self.acr.clone(),
+            amr: self.amr.clone(),
+        }
+    }
+}
+
+/// Claim (internal to stored refresh tokens) holding [`RefreshGrant::person`].
+const PERSON_CLAIM: &str = "person";
 
 /// Claim (internal to stored refresh tokens) holding [`RefreshGrant::until`].
 const UNTIL_CLAIM: &str = "until";
@@ -51,6 +84,13 @@ impl RefreshGrant {
         if let Some(until) = self.until {
             claims.insert(UNTIL_CLAIM.into(), until.into());
         }
+        if let Some(person) = self
+            .person
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok())
+        {
+            claims.insert(PERSON_CLAIM.into(), person);
+        }
         claims
     }
 
@@ -66,6 +106,10 @@ impl RefreshGrant {
                 .collect(),
             act: claims.get("act").cloned(),
             until: claims.get(UNTIL_CLAIM).and_then(Value::as_i64),
+            person: match claims.get(PERSON_CLAIM) {
+                None => None,
+                Some(p) => Some(serde_json::from_value(p.clone()).ok()?),
+            },
         })
     }
 }
@@ -74,8 +118,9 @@ impl RefreshGrant {
 #[derive(Clone, Copy)]
 pub struct RefreshTokens<'a> {
     pub store: &'a Store,
-    /// Refreshing issues access tokens.
+    /// Refreshing issues access tokens, and ID tokens for people.
     pub access: AccessTokens<'a>,
+    pub id_tokens: IdTokens<'a>,
     pub settings: &'a Settings,
     pub clock: &'a Clock,
     pub rng: &'a Rng,
@@ -130,6 +175,44 @@ impl RefreshTokens<'_> {
             .start_refresh_family(tenant.id, family, family_end, new)
             .await?;
         Ok((token, family))
+    }
+
+    /// Starts a person's grant: the family `family` owned by `owner`, with a first refresh
+    /// token when `refresh` (else the family only names the access tokens, so revoking it
+    /// ends them).
+    pub async fn start_grant(
+        &self,
+        tenant: &Tenant,
+        client: &Client,
+        grant: &RefreshGrant,
+        family: uuid::Uuid,
+        owner: GrantOwner,
+        refresh: bool,
+    ) -> Result<Option<IssuedRefresh>, ServiceError> {
+        let now = self.clock.now();
+        let (token, new) = self.mint(client, grant, i64::MAX);
+        let end = if refresh {
+            new.expires_at
+        } else {
+            // A code's grant without a refresh token lasts as long as its access tokens can.
+            now.saturating_add(
+                i64::try_from(self.settings.oauth.max_access_token_ttl_secs).unwrap_or(i64::MAX),
+            )
+        };
+        self.store
+            .start_grant(
+                tenant.id,
+                NewGrant {
+                    id: family,
+                    client_id: client.client_id.clone(),
+                    expires_at: end,
+                    owner: Some(owner),
+                    created_at: now,
+                },
+                refresh.then_some(new),
+            )
+            .await?;
+        Ok(refresh.then_some(token))
     }
 
     /// Adds a token carrying `grant` to a live `family` (token exchange of an access token that
@@ -300,9 +383,27 @@ impl RefreshTokens<'_> {
         // the grant and make the client's retry look like reuse.
         let original = RefreshGrant::from_claims(&stored.claims)
             .ok_or_else(|| ServiceError::Internal("refresh token claims are malformed".into()))?;
+        // A person's grant holds while the person does: enabled, still there, and (without
+        // offline_access) still signed in with the session it began with.
+        let person = match &original.person {
+            None => None,
+            Some(p) => Some((
+                p,
+                self.person_of(tenant, &original.sub, stored.family_session)
+                    .await?,
+            )),
+        };
+        if let Some((_, None)) = person {
+            return Err(invalid_grant("the refresh token is invalid"));
+        }
         // RFC 6749 §6: a narrower scope may be asked for, never a wider one; and never more than
         // the client may be granted now.
-        let allowed = original.scope.intersection(&scope_ceiling(client));
+        let ceiling = if person.is_some() {
+            crate::oauth::authorize::people_scope_ceiling(client)
+        } else {
+            scope_ceiling(client)
+        };
+        let allowed = original.scope.intersection(&ceiling);
         let scope = granted_scope(requested_scope, &allowed)?;
         let audience = narrowed_audience(
             resources,
@@ -322,19 +423,89 @@ impl RefreshTokens<'_> {
             family: Some(stored.family_id),
             // A grant exchanged from a shorter-lived subject: its access tokens end with it too.
             not_after: original.until,
+            auth: original.person.as_ref().map(PersonGrant::authentication),
+            userinfo_claims: original.person.as_ref().and_then(|p| {
+                crate::oauth::grants::authorization_code::userinfo_asked(p.claims.as_ref())
+            }),
             ..base
         };
         // The access token first: if the rotation then loses a race, it is never handed out,
         // and it names a family that reuse detection has revoked.
         let issued = self.access.issue(tenant, &spec).await?;
+        // OIDC Core §12.2: a new ID token, with the original sign-in's auth_time and no nonce.
+        let id_token = match person {
+            Some((p, Some(user))) if scope.contains("openid") => Some(
+                self.id_tokens
+                    .mint(
+                        tenant,
+                        client,
+                        IdTokenSpec {
+                            sub: original.sub.clone(),
+                            auth_time: p.auth_time,
+                            nonce: None,
+                            acr: p.acr.clone(),
+                            amr: p.amr.clone(),
+                            sid: Some(p.sid.clone()),
+                            access_token: Some(issued.token.clone()),
+                            profile: crate::oidc::claims::release(
+                                &user,
+                                &crate::oidc::claims::requested(
+                                    &scope,
+                                    p.claims.as_ref(),
+                                    crate::oidc::claims::Target::IdToken,
+                                ),
+                            ),
+                        },
+                    )
+                    .await?,
+            ),
+            _ => None,
+        };
         let refresh_token = self
             .rotate(tenant, client, &stored, &original)
             .await?
             .map_err(invalid_grant)?;
         Ok(TokenResponse {
             refresh_token: Some(refresh_token.token),
+            id_token,
             ..TokenResponse::bearer(issued, &scope)
         })
+    }
+}
+
+impl RefreshTokens<'_> {
+    /// The person `sub` names if their grant still holds: the user exists and is enabled, and
+    /// the session the grant lives with (if any) has not ended.
+    async fn person_of(
+        &self,
+        tenant: &Tenant,
+        sub: &str,
+        session: Option<crate::model::session::SessionId>,
+    ) -> Result<Option<crate::model::user::User>, ServiceError> {
+        let Some(id) = crate::model::user::UserId::parse(sub) else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .store
+            .user(tenant.id, id)
+            .await?
+            .filter(|u| u.is_active())
+        else {
+            return Ok(None);
+        };
+        if let Some(session) = session {
+            // Signed out, revoked or past its absolute end; the browser's idle timeout does
+            // not apply, since the application refreshing is the person at work.
+            let live = self
+                .store
+                .session_by_id(tenant.id, session)
+                .await?
+                .is_some_and(|s| s.user == user.id && self.clock.now() < s.expires_at);
+            if !live {
+                return Ok(None);
+            }
+        }
+        Ok(Some(user))
     }
 }
 
@@ -434,11 +605,19 @@ mod tests {
             audience: list(&["https://a/"]),
             act: None,
             until: Some(1_000),
+            person: Some(PersonGrant {
+                auth_time: 5,
+                acr: Some("phr".into()),
+                amr: vec!["swk".into(), "user".into()],
+                sid: "s".into(),
+                claims: None,
+            }),
         };
         let back = RefreshGrant::from_claims(&grant.to_claims()).unwrap();
         assert_eq!(back.until, Some(1_000));
         assert_eq!(back.sub, "alice");
         assert_eq!(back.audience, grant.audience);
+        assert_eq!(back.person, grant.person);
         let mut open = grant.to_claims();
         open.remove(UNTIL_CLAIM);
         assert_eq!(RefreshGrant::from_claims(&open).unwrap().until, None);

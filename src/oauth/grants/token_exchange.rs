@@ -284,6 +284,8 @@ pub async fn grant(
         audience: audience.clone(),
         act: act.clone(),
         until,
+        // A person's grant stays one: its refreshes check the person and may carry ID tokens.
+        person: subject_grant.as_ref().and_then(|g| g.person.clone()),
     };
 
     if requested == TokenType::RefreshToken {
@@ -313,6 +315,7 @@ pub async fn grant(
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             refresh_token: None,
             issued_token_type: Some(TokenType::RefreshToken),
+            id_token: None,
         });
     }
     let format = if requested == TokenType::Jwt {

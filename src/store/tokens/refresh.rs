@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::*;
+use crate::model::authorization::GrantOwner;
 use crate::model::client::ClientId;
+use crate::model::session::SessionId;
 use crate::model::token::{
     FamilyState, NewRefreshToken, RefreshTokenState, Rotation, StoredRefreshToken,
 };
@@ -24,6 +26,8 @@ struct FamilyRow {
     revoked_at: Option<i64>,
     rotated_at: Option<i64>,
     created_at: i64,
+    subject: Option<String>,
+    session_id: Option<DbId>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -39,6 +43,17 @@ struct RefreshTokenRow {
     used_at: Option<i64>,
     revoked_at: Option<i64>,
     created_at: i64,
+}
+
+/// A grant to start: a refresh token family, owned by a person or not.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub id: uuid::Uuid,
+    pub client_id: ClientId,
+    /// The family's absolute end.
+    pub expires_at: i64,
+    pub owner: Option<GrantOwner>,
+    pub created_at: i64,
 }
 
 impl Store {
@@ -76,6 +91,7 @@ impl Store {
                             None => FamilyState::Active,
                         },
                         family_expires_at: f.expires_at,
+                        family_session: f.session_id.map(|s| SessionId(s.0)),
                     })
                 })
                 .transpose()
@@ -92,23 +108,107 @@ impl Store {
         family_expires_at: i64,
         token: NewRefreshToken,
     ) -> Result<(), StoreError> {
+        let client = token.client_id.clone();
+        let now = token.created_at;
+        self.start_grant(
+            tenant,
+            NewGrant {
+                id: family_id,
+                client_id: client,
+                expires_at: family_expires_at,
+                owner: None,
+                created_at: now,
+            },
+            Some(token),
+        )
+        .await
+    }
+
+    /// Starts a grant (a family), with its first refresh token if it has one: the access
+    /// tokens of a code name it even without, so revoking it ends them.
+    pub async fn start_grant(
+        &self,
+        tenant: TenantId,
+        grant: NewGrant,
+        token: Option<NewRefreshToken>,
+    ) -> Result<(), StoreError> {
         self.db
             .transaction(move |mut tx| {
                 Box::pin(async move {
                     let family = FamilyRow {
-                        id: DbId(family_id),
+                        id: DbId(grant.id),
                         tenant_id: tenant.db(),
-                        client_id: token.client_id.as_str().to_owned(),
-                        expires_at: family_expires_at,
+                        client_id: grant.client_id.as_str().to_owned(),
+                        expires_at: grant.expires_at,
                         revoked_at: None,
                         rotated_at: None,
-                        created_at: token.created_at,
+                        created_at: grant.created_at,
+                        subject: grant.owner.as_ref().map(|o| o.subject.clone()),
+                        session_id: grant
+                            .owner
+                            .as_ref()
+                            .and_then(|o| o.session)
+                            .map(|s| DbId(s.0)),
                     };
                     with_tx_conn!(&mut tx, |c| diesel::insert_into(refresh_families::table)
                         .values(&family)
                         .execute(c)
                         .await)?;
-                    tx.insert_refresh_token(tenant, family_id, &token).await
+                    if let Some(token) = &token {
+                        tx.insert_refresh_token(tenant, grant.id, token).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Revokes every grant of `subject` (of one client, or all), with their tokens: a person
+    /// withdrew consent, or was disabled or deleted. Returns how many were live.
+    pub async fn revoke_grants_of(
+        &self,
+        tenant: TenantId,
+        subject: &str,
+        client: Option<&ClientId>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let subject = subject.to_owned();
+        let client = client.map(|c| c.as_str().to_owned());
+        self.db
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let ids: Vec<DbId> = with_tx_conn!(&mut tx, |c| {
+                        let mut q = refresh_families::table
+                            .filter(refresh_families::tenant_id.eq(tenant.db()))
+                            .filter(refresh_families::subject.eq(&subject))
+                            .filter(refresh_families::revoked_at.is_null())
+                            .select(refresh_families::id)
+                            .into_boxed();
+                        if let Some(client) = &client {
+                            q = q.filter(refresh_families::client_id.eq(client));
+                        }
+                        q.load(c).await
+                    })?;
+                    for id in &ids {
+                        with_tx_conn!(&mut tx, |c| diesel::update(
+                            refresh_families::table
+                                .filter(refresh_families::tenant_id.eq(tenant.db()))
+                                .filter(refresh_families::id.eq(*id))
+                        )
+                        .set(refresh_families::revoked_at.eq(now))
+                        .execute(c)
+                        .await)?;
+                        with_tx_conn!(&mut tx, |c| diesel::update(
+                            refresh_tokens::table
+                                .filter(refresh_tokens::tenant_id.eq(tenant.db()))
+                                .filter(refresh_tokens::family_id.eq(*id))
+                                .filter(refresh_tokens::revoked_at.is_null())
+                        )
+                        .set(refresh_tokens::revoked_at.eq(now))
+                        .execute(c)
+                        .await)?;
+                    }
+                    Ok(ids.len())
                 })
             })
             .await
