@@ -17,6 +17,20 @@ use crate::app::AppState;
 pub use admin_auth::Admin;
 pub use tenant::CurrentTenant;
 
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if there is one.
+pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A caller's request id is kept if it is short and plain; otherwise a new one is made.

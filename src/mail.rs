@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::config::Secret;
 use crate::model::outbox::{Mail, OutboxItem, OutboxKind, backoff};
+use crate::oidc::backchannel::{self, Delivery};
 
 /// `[mail]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,16 +133,28 @@ pub async fn deliver_due(
     let items = state.store.claim_outbox(worker, now, lease, BATCH).await?;
     let mut sent = 0;
     for item in items {
-        let outcome = deliver(state, &item).await;
-        let settled = match outcome {
-            Ok(()) => {
+        let attempts = item.attempts + 1;
+        let next = state.clock.now() + backoff(item.attempts);
+        let failed = match deliver(state, &item).await {
+            Delivery::Delivered => None,
+            Delivery::Stop(error) => Some((error, None)),
+            Delivery::Retry(error) => {
+                let again = match item.kind {
+                    OutboxKind::Mail => attempts < state.settings.mail.max_attempts,
+                    // Back-channel logout: retried for a day, however many attempts that is.
+                    OutboxKind::BackchannelLogout => {
+                        next <= item.created_at + backchannel::GIVE_UP_AFTER
+                    }
+                };
+                Some((error, again.then_some(next)))
+            }
+        };
+        let settled = match failed {
+            None => {
                 sent += 1;
                 Ok(())
             }
-            Err(error) => {
-                let attempts = item.attempts + 1;
-                let retry = (attempts < state.settings.mail.max_attempts)
-                    .then(|| state.clock.now() + backoff(item.attempts));
+            Some((error, retry)) => {
                 if retry.is_none() {
                     tracing::error!(id = %item.id, attempts, error = %error, "outbox item abandoned");
                 } else {
@@ -158,14 +171,16 @@ pub async fn deliver_due(
     Ok(sent)
 }
 
-async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), String> {
+async fn deliver(state: &AppState, item: &OutboxItem) -> Delivery {
     match item.kind {
-        OutboxKind::Mail => {
-            let mail: Mail = serde_json::from_value(item.payload.clone())
-                .map_err(|e| format!("malformed mail: {e}"))?;
-            state.mailer.send(item.id, &mail).await
-        }
-        OutboxKind::BackchannelLogout => Err("back-channel logout is not delivered yet".into()),
+        OutboxKind::Mail => match serde_json::from_value::<Mail>(item.payload.clone()) {
+            Err(e) => Delivery::Stop(format!("malformed mail: {e}")),
+            Ok(mail) => match state.mailer.send(item.id, &mail).await {
+                Ok(()) => Delivery::Delivered,
+                Err(e) => Delivery::Retry(e),
+            },
+        },
+        OutboxKind::BackchannelLogout => backchannel::deliver(state, item).await,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod grants;
 pub mod introspection;
+pub mod par;
 pub mod params;
 pub mod prompt;
 pub mod registration;

@@ -68,24 +68,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     read(cfg, "/healthz", ops::healthz);
     read(cfg, "/readyz", ops::readyz);
     read(cfg, "/metrics", ops::metrics);
-    read(
+    // What browser-based clients call gets CORS (not /authorize, a top-level navigation).
+    cors_read(
         cfg,
         "/.well-known/oauth-authorization-server/t/{tenant}",
         oidc::discovery::oauth_authorization_server,
     );
-    read(
+    cors_read(
         cfg,
         &Endpoint::OpenidConfiguration.route(),
         oidc::discovery::openid_configuration,
     );
-    read(cfg, &Endpoint::Jwks.route(), oidc::jwks::jwks);
-    post(cfg, &Endpoint::Token.route(), oauth::token::token);
+    cors_read(cfg, &Endpoint::Jwks.route(), oidc::jwks::jwks);
+    cors_post(cfg, &Endpoint::Token.route(), oauth::token::token);
     post(
         cfg,
         &Endpoint::Introspect.route(),
         oauth::introspection::introspect,
     );
-    post(cfg, &Endpoint::Revoke.route(), oauth::revocation::revoke);
+    cors_post(cfg, &Endpoint::Revoke.route(), oauth::revocation::revoke);
+    post(cfg, &Endpoint::Par.route(), oauth::par::push);
+    // OIDC Core §5.3.1: GET and POST.
+    cfg.service(
+        web::resource(Endpoint::Userinfo.route())
+            .wrap(cors("GET, POST, OPTIONS"))
+            .route(web::get().to(oidc::userinfo::userinfo))
+            .route(web::post().to(oidc::userinfo::userinfo))
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(method_not_allowed("GET, POST, OPTIONS"))),
+    );
     // RFC 7591/7592, with CORS so browser-based clients can register themselves.
     cfg.service(
         web::resource(Endpoint::Register.route())
@@ -127,6 +138,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     page_post(cfg, Endpoint::AuthorizeConsent, pages::authorize::consent);
     page_post(cfg, Endpoint::AuthorizeAccount, pages::authorize::account);
+    // RP-Initiated Logout §2: GET and POST.
+    page_form(
+        cfg,
+        Endpoint::EndSession,
+        pages::logout::get,
+        pages::logout::post,
+    );
     read(cfg, &Endpoint::Account.route(), pages::account::show);
     page_post(
         cfg,
@@ -298,6 +316,42 @@ where
     );
 }
 
+/// A read-only resource that browser apps may fetch from any origin.
+fn cors_read<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .wrap(cors("GET, HEAD, OPTIONS"))
+            .route(
+                web::route()
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(handler),
+            )
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(method_not_allowed("GET, HEAD, OPTIONS"))),
+    );
+}
+
+/// A form-posting OAuth endpoint that browser apps call (public clients with PKCE).
+fn cors_post<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .wrap(cors("POST, OPTIONS"))
+            .route(web::post().to(handler))
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(method_not_allowed("POST, OPTIONS"))),
+    );
+}
+
 /// A form-posting OAuth endpoint.
 fn post<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
 where
@@ -358,7 +412,12 @@ fn cors(methods: &'static str) -> DefaultHeaders {
         .add(("Access-Control-Allow-Methods", methods))
         .add((
             "Access-Control-Allow-Headers",
-            "Authorization, Content-Type",
+            "Authorization, Content-Type, DPoP",
+        ))
+        // Readable by scripts: the DPoP nonce (RFC 9449 §8) and the challenge of a 401.
+        .add((
+            "Access-Control-Expose-Headers",
+            "DPoP-Nonce, WWW-Authenticate",
         ))
         .add(("Access-Control-Max-Age", "600"))
 }

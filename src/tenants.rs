@@ -159,6 +159,9 @@ impl Tenants<'_> {
                 .map_err(|e| ServiceError::Invalid(format!("software_statement_jwks: {e}")))?;
         }
         settings.branding.check().map_err(ServiceError::Invalid)?;
+        settings
+            .check_outbound_allow()
+            .map_err(ServiceError::Invalid)?;
         if let Some(ttl) = settings.access_token_ttl_secs
             && (ttl == 0 || ttl > self.settings.oauth.max_access_token_ttl_secs)
         {

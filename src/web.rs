@@ -7,6 +7,7 @@ pub mod assets;
 pub mod authorize;
 pub mod browser;
 pub mod login;
+pub mod logout;
 pub mod pages;
 pub mod passkeys;
 pub mod recovery;

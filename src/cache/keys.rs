@@ -58,6 +58,9 @@ pub enum CacheKey<'a> {
     /// An authorization request waiting for sign-in and consent, or pushed (RFC 9126), under
     /// its random handle (stored as its digest).
     Authorization { tenant: TenantId, handle: &'a str },
+    /// A logout request POSTed by a relying party, waiting for the same-origin GET that
+    /// carries the session cookie (stored as its digest).
+    Logout { tenant: TenantId, handle: &'a str },
 }
 
 impl CacheKey<'_> {
@@ -96,6 +99,9 @@ impl CacheKey<'_> {
             CacheKey::Ceremony { tenant, id } => format!("webauthn:{tenant}:{id}"),
             CacheKey::Authorization { tenant, handle } => {
                 format!("authz:{tenant}:{}", b64url(&sha256(handle.as_bytes())))
+            }
+            CacheKey::Logout { tenant, handle } => {
+                format!("logout:{tenant}:{}", b64url(&sha256(handle.as_bytes())))
             }
             CacheKey::SignupsFrom { tenant, subject } => format!("signup:ip:{tenant}:{subject}"),
             CacheKey::CeremoniesFrom { tenant, subject } => {

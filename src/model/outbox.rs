@@ -47,6 +47,9 @@ impl Mail {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
     pub id: uuid::Uuid,
+    pub tenant: super::TenantId,
+    /// When it was queued (back-channel logout gives up a day later).
+    pub created_at: i64,
     pub kind: OutboxKind,
     pub payload: serde_json::Value,
     /// Attempts made before this one.

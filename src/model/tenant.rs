@@ -130,6 +130,39 @@ impl TenantSettings {
     pub fn pkce_required(&self) -> bool {
         self.require_pkce.unwrap_or(true)
     }
+
+    /// Whether the server may call `host` (resolved to `ip`) although `ip` is not public:
+    /// the host name, or a block holding the address, is in `outbound_allow`.
+    pub fn outbound_allowed(&self, host: &str, ip: std::net::IpAddr) -> bool {
+        self.outbound_allow
+            .iter()
+            .any(|entry| match entry.parse::<ipnet::IpNet>() {
+                Ok(net) => net.contains(&ip),
+                Err(_) => match entry.parse::<std::net::IpAddr>() {
+                    Ok(one) => one == ip,
+                    Err(_) => entry.eq_ignore_ascii_case(host),
+                },
+            })
+    }
+
+    /// `outbound_allow` entries are host names, addresses or CIDR blocks.
+    pub fn check_outbound_allow(&self) -> Result<(), String> {
+        for entry in &self.outbound_allow {
+            let ok = entry.parse::<ipnet::IpNet>().is_ok()
+                || entry.parse::<std::net::IpAddr>().is_ok()
+                || (!entry.is_empty()
+                    && entry.len() <= 253
+                    && entry
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+            if !ok {
+                return Err(format!(
+                    "outbound_allow: {entry:?} is not a host name, an address or a CIDR block"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A tenant's passkey policy.
@@ -183,6 +216,31 @@ impl Branding {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod outbound_tests {
+    use super::*;
+
+    #[test]
+    fn the_outbound_allowlist_takes_hosts_addresses_and_blocks() {
+        let settings = TenantSettings {
+            outbound_allow: vec!["127.0.0.0/8".into(), "rp.internal".into(), "::1".into()],
+            ..Default::default()
+        };
+        assert!(settings.check_outbound_allow().is_ok());
+        let lo = "127.0.0.9".parse().unwrap();
+        let private = "10.0.0.1".parse().unwrap();
+        assert!(settings.outbound_allowed("anything", lo));
+        assert!(settings.outbound_allowed("RP.internal", private));
+        assert!(!settings.outbound_allowed("other.internal", private));
+        assert!(settings.outbound_allowed("x", "::1".parse().unwrap()));
+        let bad = TenantSettings {
+            outbound_allow: vec!["http://x/".into()],
+            ..Default::default()
+        };
+        assert!(bad.check_outbound_allow().is_err());
     }
 }
 

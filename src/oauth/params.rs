@@ -45,6 +45,34 @@ impl Params {
         Ok(params)
     }
 
+    /// Collects decoded pairs keeping the first value of a repeated parameter, and names
+    /// the repeated ones: the authorization endpoint must know whom to answer before it
+    /// can refuse the repetition (RFC 6749 §4.1.2.1).
+    pub fn parse_lenient(pairs: Vec<(String, String)>) -> (Params, Vec<String>) {
+        let mut params = Params::default();
+        let mut repeated = Vec::new();
+        for (name, value) in pairs {
+            if value.is_empty() {
+                continue;
+            }
+            if REPEATABLE.contains(&name.as_str()) {
+                params.repeated.entry(name).or_default().push(value);
+                continue;
+            }
+            match params.single.entry(name) {
+                Entry::Occupied(taken) => {
+                    if !repeated.contains(taken.key()) {
+                        repeated.push(taken.key().chars().take(40).collect());
+                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        (params, repeated)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.single.get(name).map(String::as_str)
     }

@@ -14,7 +14,7 @@ use crate::clients::{self, ClientUpdate, IssuedCredentials, NewClient};
 use crate::config::{OAuthSettings, Settings};
 use crate::crypto::{secrets_equal, sha256};
 use crate::error::{Challenge, ErrorCode, OAuthError, RegistrationError, ServiceError};
-use crate::http::CurrentTenant;
+use crate::http::{CurrentTenant, bearer};
 use crate::jose::jwt;
 use crate::model::client::{
     ASYMMETRIC_ALGS, Client, ClientId, ClientMetadata, ClientPolicy, MetadataError,
@@ -48,15 +48,6 @@ fn missing_token(why: &str) -> OAuthError {
             description: None,
             scope: None,
         })
-}
-
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 fn rules(settings: &OAuthSettings) -> ValidationRules {

@@ -302,6 +302,8 @@ impl Store {
                         };
                         claimed.push(OutboxItem {
                             id: row.id.0,
+                            tenant: TenantId(row.tenant_id.0),
+                            created_at: row.created_at,
                             kind,
                             payload: row.payload.0,
                             attempts: row.attempts,

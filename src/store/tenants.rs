@@ -52,6 +52,21 @@ impl Store {
             .await
     }
 
+    /// The tenant of a row that names it (outbox items delivered in the background).
+    pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.db
+            .run(move |mut conn| async move {
+                let row: Option<TenantRow> = with_conn!(&mut conn, |c| tenants::table
+                    .filter(tenants::id.eq(id.db()))
+                    .select(TenantRow::as_select())
+                    .first(c)
+                    .await
+                    .optional())?;
+                row.map(Tenant::try_from).transpose()
+            })
+            .await
+    }
+
     /// All tenants, by slug.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.db

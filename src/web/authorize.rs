@@ -30,6 +30,16 @@ use crate::urls::{Endpoint, TenantUrls};
 
 type Signed = Option<(String, Session, User)>;
 
+/// The parameters that say whom an authorization response goes to: repeated, the request
+/// is refused on a page, never redirected.
+const WHOM: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "state",
+    "response_mode",
+    "scope",
+];
+
 /// `GET {issuer}/authorize`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>, tenant: PageTenant) -> HttpResponse {
     let pairs = url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -79,15 +89,14 @@ async fn start(
 ) -> HttpResponse {
     let authz = state.authorizations();
     let issuer = state.settings.issuer(&tenant.slug);
-    let params = match Params::parse(pairs) {
-        Ok(p) => p,
-        Err(e) => {
-            return refused_page(
-                AuthorizationError::InvalidRequest,
-                e.description.as_deref().unwrap_or("malformed request"),
-            );
-        }
-    };
+    let (params, repeated) = Params::parse_lenient(pairs);
+    // Whom to answer must be unambiguous before anything is redirected.
+    if let Some(name) = repeated.iter().find(|n| WHOM.contains(&n.as_str())) {
+        return refused_page(
+            AuthorizationError::InvalidRequest,
+            &format!("parameter '{name}' is repeated"),
+        );
+    }
     let Some(client_id) = params.get("client_id").and_then(ClientId::parse) else {
         return refused_page(AuthorizationError::InvalidRequest, "client_id is missing");
     };
@@ -96,6 +105,17 @@ async fn start(
         Ok(None) => return refused_page(AuthorizationError::InvalidRequest, "unknown client_id"),
         Err(e) => return failure(tenant, e),
     };
+    if let Some(name) = repeated.first() {
+        return match error_redirect(&params, &client, &issuer) {
+            Ok(to) => AuthorizationFailure {
+                error: AuthorizationError::InvalidRequest,
+                description: format!("parameter '{name}' is repeated"),
+                redirect: Some(Box::new(to)),
+            }
+            .error_response(),
+            Err(page) => page.error_response(),
+        };
+    }
     let session = match signed_in(state, req, tenant).await {
         Ok(s) => s,
         Err(e) => return failure(tenant, e),

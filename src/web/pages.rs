@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "choose_account.html",
         include_str!("../../templates/choose_account.html"),
     ),
+    ("logout.html", include_str!("../../templates/logout.html")),
 ];
 
 /// The policy of our pages: scripts and styles from our own origin only, no inline code,

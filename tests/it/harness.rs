@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 pub mod browser;
+pub mod flow;
 pub mod smtp;
 
 /// Expands `async fn name(backend: Backend)` tests into `sqlite::name` and `postgres::name`.

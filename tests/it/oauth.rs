@@ -1,5 +1,6 @@
 //! The OAuth endpoints, one file per spec as in `src/oauth/`.
 
+mod authorize;
 mod client_auth;
 mod interop;
 mod introspection;

@@ -34,10 +34,29 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
         oidc,
         json!({
             "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
             "jwks_uri": format!("{issuer}/jwks"),
-            "response_types_supported": [],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
+            "claims_supported": oidc["claims_supported"],
+            "claims_parameter_supported": true,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
+            "userinfo_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "acr_values_supported": ["phrh", "phr", "1"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA", "Ed25519"],
+            "request_uri_parameter_supported": false,
+            "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+            "require_pushed_authorization_requests": false,
+            "authorization_response_iss_parameter_supported": true,
+            "end_session_endpoint": format!("{issuer}/logout"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
             "token_endpoint": format!("{issuer}/token"),
             "token_endpoint_auth_methods_supported": all_methods,
             "token_endpoint_auth_signing_alg_values_supported": algs,
@@ -63,6 +82,70 @@ async fn both_discovery_documents_describe_the_tenant(backend: Backend) {
         .get_json("/.well-known/oauth-authorization-server/t/acme")
         .await;
     assert_eq!(rfc8414, oidc);
+    for claim in [
+        "sub",
+        "email",
+        "email_verified",
+        "name",
+        "address",
+        "phone_number",
+        "sid",
+    ] {
+        assert!(
+            oidc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
+            "{claim}"
+        );
+    }
+    // CORS for browser apps (the preflight included), exposing what DPoP clients read.
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/t/acme/token"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "dpop, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("DPoP")
+    );
+    for path in [
+        "jwks",
+        "userinfo",
+        "revoke",
+        ".well-known/openid-configuration",
+    ] {
+        let res = app
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                app.url(&format!("/t/acme/{path}")),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204, "{path}");
+        let exposed = res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap();
+        assert!(exposed.contains("DPoP-Nonce") && exposed.contains("WWW-Authenticate"));
+    }
+    // Not on the authorization endpoint: it is a navigation, never a fetch.
+    let authorize = app.get("/t/acme/authorize").await;
+    assert!(
+        authorize
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     // Each tenant is its own issuer.
     let default = app
         .get_json("/t/default/.well-known/openid-configuration")

@@ -42,6 +42,8 @@ impl Page {
             value
                 .replace("&quot;", "\"")
                 .replace("&#39;", "'")
+                .replace("&#x27;", "'")
+                .replace("&#x2f;", "/")
                 .replace("&lt;", "<")
                 .replace("&gt;", ">")
                 .replace("&amp;", "&"),
