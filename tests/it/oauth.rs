@@ -1,9 +1,10 @@
 //! The OAuth endpoints, one file per spec as in `src/oauth/`.
 
-mod authorize;
+pub mod authorize;
 mod client_auth;
 mod interop;
 mod introspection;
+mod par;
 mod refresh_token;
 mod registration;
 mod relying_party;

@@ -2,6 +2,9 @@
 
 use serde_json::json;
 
+mod logout;
+mod userinfo;
+
 use crate::harness::{Backend, TestApp};
 
 backends!(
