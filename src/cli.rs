@@ -136,6 +136,19 @@ enum TenantCommand {
         /// Let people sign up with a passkey and no password at {issuer}/signup.
         #[arg(long = "passkey-signup")]
         passkey_signup: Option<bool>,
+        /// PKCE for confidential clients too (on by default; public clients always use it).
+        #[arg(long = "require-pkce")]
+        require_pkce: Option<bool>,
+        /// Every authorization request must be pushed first (RFC 9126).
+        #[arg(long = "require-pushed-authorization-requests")]
+        require_par: Option<bool>,
+        /// Accept unsigned (alg none) request objects (RFC 9101; off by default).
+        #[arg(long = "allow-unsigned-request-objects")]
+        allow_unsigned_request_objects: Option<bool>,
+        /// Hosts, addresses or CIDR blocks of internal relying parties the server may call
+        /// for back-channel logout (repeatable; "" clears the list).
+        #[arg(long = "outbound-allow", value_name = "HOST|CIDR")]
+        outbound_allow: Vec<String>,
         /// Start from the server defaults instead of the current settings.
         #[arg(long)]
         reset: bool,
@@ -432,6 +445,10 @@ async fn tenant_command(
             accent_color,
             passkeys,
             passkey_signup,
+            require_pkce,
+            require_par,
+            allow_unsigned_request_objects,
+            outbound_allow,
             reset,
         } => {
             let slug = slug(&raw)?;
@@ -478,6 +495,21 @@ async fn tenant_command(
             }
             if let Some(on) = passkey_signup {
                 settings.passkeys.signup = on;
+            }
+            if let Some(on) = require_pkce {
+                settings.require_pkce = Some(on);
+            }
+            if let Some(on) = require_par {
+                settings.require_pushed_authorization_requests = on;
+            }
+            if let Some(on) = allow_unsigned_request_objects {
+                settings.allow_unsigned_request_objects = on;
+            }
+            if !outbound_allow.is_empty() {
+                settings.outbound_allow = outbound_allow
+                    .into_iter()
+                    .filter(|e| !e.is_empty())
+                    .collect();
             }
             let tenant = state.tenants().configure(&slug, settings).await?;
             let view = TenantView::new(&state.settings, &tenant);

@@ -157,6 +157,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         pages::account::revoke_session,
     );
     page_post(cfg, Endpoint::AccountLogout, pages::account::logout);
+    page_post(cfg, Endpoint::AccountApps, pages::account::remove_app);
     page_post(
         cfg,
         Endpoint::PasskeyLoginStart,

@@ -124,6 +124,12 @@ pub struct ClientOptions {
     /// Make the client a service account (it may hold API keys).
     #[arg(long = "service-account", num_args = 0..=1, default_missing_value = "true")]
     service_account: Option<bool>,
+    /// A tenant-trusted (first-party) application: people are not asked for consent.
+    #[arg(long = "first-party", num_args = 0..=1, default_missing_value = "true")]
+    first_party: Option<bool>,
+    /// PKCE for this confidential client whatever the tenant's require_pkce says.
+    #[arg(long = "require-pkce")]
+    require_pkce: Option<bool>,
 }
 
 /// A client as the CLI shows it.
@@ -296,6 +302,12 @@ impl ClientOptions {
         }
         if let Some(v) = self.may_introspect {
             policy.may_introspect = v;
+        }
+        if let Some(v) = self.first_party {
+            policy.first_party = v;
+        }
+        if let Some(v) = self.require_pkce {
+            policy.require_pkce = Some(v);
         }
         policy
     }

@@ -46,6 +46,7 @@ fn notice(key: Option<&str>) -> Option<&'static str> {
         "passkey-renamed" => Some("The passkey was renamed."),
         "passkey-deleted" => Some("The passkey was deleted."),
         "verification-sent" => Some("A confirmation link is on its way to your address."),
+        "app-removed" => Some("The application's access was removed."),
         _ => None,
     }
 }
@@ -75,6 +76,10 @@ async fn render(
         }
     } else {
         Vec::new()
+    };
+    let apps = match apps_of(state, tenant, user).await {
+        Ok(a) => a,
+        Err(e) => return failure(tenant, e),
     };
     let urls = TenantUrls::new(&state.settings, &tenant.slug);
     let methods: Vec<&str> = session.amr.iter().map(|a| a.as_str()).collect();
@@ -130,8 +135,77 @@ async fn render(
             passkey_register_finish => urls.endpoint(Endpoint::PasskeyRegisterFinish),
             passkey_rename => urls.endpoint(Endpoint::PasskeyRename),
             passkey_delete => urls.endpoint(Endpoint::PasskeyDelete),
+            apps,
+            apps_action => urls.endpoint(Endpoint::AccountApps),
         },
     )
+}
+
+/// The applications the person consented to, with what they may do, in plain words.
+async fn apps_of(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Vec<minijinja::Value>, crate::error::ServiceError> {
+    let mut apps = Vec::new();
+    for consent in state.store.consents_of(tenant.id, user.id).await? {
+        // A deleted client's consent grants nothing; it is not shown.
+        let Some(client) = state.clients().find(tenant.id, &consent.client_id).await? else {
+            continue;
+        };
+        apps.push(context! {
+            client_id => client.client_id.as_str(),
+            name => super::authorize::client_name(&client),
+            scopes => consent.scope.iter().map(super::authorize::scope_words).collect::<Vec<_>>(),
+            since => rfc3339(consent.created_at),
+        });
+    }
+    Ok(apps)
+}
+
+/// Removes an application's access: the consent is forgotten (it asks again next time) and
+/// every grant the person gave it ends, its refresh and access tokens with it.
+pub async fn remove_app(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: PageTenant,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tenant = &tenant.0;
+    let p = match posted(&state, &req, tenant, &body).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let Some(client) = p
+        .fields
+        .get("client_id")
+        .and_then(|c| crate::model::client::ClientId::parse(c))
+    else {
+        return failure(
+            tenant,
+            crate::error::ServiceError::NotFound("no such application".into()),
+        );
+    };
+    let ended = async {
+        state
+            .store
+            .delete_consent(tenant.id, p.user.id, &client)
+            .await?;
+        state
+            .store
+            .revoke_grants_of(
+                tenant.id,
+                &p.user.id.to_string(),
+                Some(&client),
+                state.clock.now(),
+            )
+            .await?;
+        Ok::<(), crate::store::StoreError>(())
+    };
+    match ended.await {
+        Ok(()) => super::to_page(tenant, Endpoint::Account, "app-removed"),
+        Err(e) => failure(tenant, e.into()),
+    }
 }
 
 /// To the login page, coming back to the account page afterwards.

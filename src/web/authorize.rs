@@ -399,7 +399,7 @@ async fn waiting(
 }
 
 /// A scope value in plain words, for the consent page.
-fn scope_words(scope: &str) -> String {
+pub(super) fn scope_words(scope: &str) -> String {
     match scope {
         "openid" => "Know who you are on this site (an account identifier)".into(),
         "profile" => "See your name and profile details".into(),
@@ -411,7 +411,7 @@ fn scope_words(scope: &str) -> String {
     }
 }
 
-fn client_name(client: &Client) -> String {
+pub(super) fn client_name(client: &Client) -> String {
     client
         .metadata
         .client_name

@@ -547,6 +547,67 @@ async fn client_commands_print_what_scripts_need(backend: Backend) {
     ));
     assert_eq!(configured["settings"]["access_token_ttl_secs"], 120);
     assert_eq!(configured["settings"]["registration_scope"], "api:read");
+    let signin = json(&run(
+        &data,
+        &[
+            "tenant",
+            "configure",
+            "default",
+            "--require-pkce",
+            "false",
+            "--require-pushed-authorization-requests",
+            "true",
+            "--allow-unsigned-request-objects",
+            "true",
+            "--outbound-allow",
+            "127.0.0.1",
+            "--outbound-allow",
+            "10.0.0.0/8",
+            "--json",
+        ],
+    ));
+    assert_eq!(signin["settings"]["require_pkce"], false);
+    assert_eq!(
+        signin["settings"]["require_pushed_authorization_requests"],
+        true
+    );
+    assert_eq!(signin["settings"]["allow_unsigned_request_objects"], true);
+    assert_eq!(
+        signin["settings"]["outbound_allow"],
+        serde_json::json!(["127.0.0.1", "10.0.0.0/8"])
+    );
+    let refused = run(
+        &data,
+        &[
+            "tenant",
+            "configure",
+            "default",
+            "--outbound-allow",
+            "http://x/",
+        ],
+    );
+    assert!(!refused.status.success());
+    let rp = json(&run(
+        &data,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "web",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--first-party",
+            "--require-pkce",
+            "true",
+            "--json",
+        ],
+    ));
+    assert_eq!(rp["policy"]["first_party"], true);
+    assert_eq!(rp["policy"]["require_pkce"], true);
 
     // A server on the same data honours all of it.
     let app = crate::harness::TestApp::start_on(data.clone(), |_| {}).await;

@@ -22,6 +22,7 @@ backends!(
     prompt_login_and_max_age_ask_for_a_fresh_sign_in,
     consent_is_remembered_forced_by_prompt_and_denial_is_access_denied,
     first_party_clients_skip_consent,
+    removing_an_app_in_the_account_ends_its_grants,
     form_post_and_posted_requests,
     refresh_for_people_ends_with_the_person_and_the_session,
 );
@@ -871,4 +872,58 @@ async fn refresh_for_people_ends_with_the_person_and_the_session(backend: Backen
         .await
         .unwrap();
     oauth_error(res, 401, "invalid_token").await;
+}
+
+async fn removing_an_app_in_the_account_ends_its_grants(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.user("alice", PASSWORD).await;
+    let issuer = app.issuer("default");
+    let client = app.rp("default").create().await;
+    let browser = Browser::new();
+    let p = pkce();
+    let url = authorize_url(
+        &issuer,
+        &client,
+        &[
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid email offline_access"),
+        ],
+    );
+    let params = code_for(&app, &browser, &url, "alice").await;
+    let body = tokens(&app, &client, &params["code"], &p.verifier).await;
+    let account = browser.get(&format!("{issuer}/account")).await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("Applications you allowed"));
+    assert!(account.body.contains("Example App"), "{}", account.body);
+    assert!(account.body.contains("See your email address"));
+    let removed = browser
+        .post(
+            &format!("{issuer}/account/apps/revoke"),
+            &[("csrf", &account.csrf()), ("client_id", &client.id)],
+        )
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(removed.location(), "/t/default/account?notice=app-removed");
+    let account = browser.get(&format!("{issuer}/account")).await;
+    assert!(!account.body.contains("Example App"));
+    // Its tokens ended, and the next request asks again.
+    assert_eq!(
+        app.introspect(&client, body["access_token"].as_str().unwrap())
+            .await["active"],
+        false
+    );
+    let res = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    oauth_error(res, 400, "invalid_grant").await;
+    let again = browser.get(&url).await;
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains(r#"name="decision""#));
 }
