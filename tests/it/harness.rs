@@ -364,6 +364,39 @@ impl TestApp {
         }
     }
 
+    /// A server over HTTPS with a fresh self-signed certificate for `localhost`; the
+    /// certificate's PEM, for clients to trust.
+    pub async fn start_https(data: Arc<TestData>) -> (TestApp, String) {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+        let cert_pem = certified.cert.pem();
+        let (cert, key) = (
+            data.dir.path().join("cert.pem"),
+            data.dir.path().join("key.pem"),
+        );
+        std::fs::write(&cert, &cert_pem).expect("write cert");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+        let app = TestApp::start_on(data, |s| {
+            s.server.tls_cert_file = Some(cert);
+            s.server.tls_key_file = Some(key);
+        })
+        .await;
+        assert!(app.base.starts_with("https://"));
+        (app, cert_pem)
+    }
+
+    /// An `openidconnect` HTTP client trusting `cert_pem`, never following redirects.
+    pub fn oidc_http(cert_pem: &str) -> openidconnect::reqwest::Client {
+        openidconnect::reqwest::ClientBuilder::new()
+            .add_root_certificate(
+                openidconnect::reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("pem"),
+            )
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

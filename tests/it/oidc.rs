@@ -3,6 +3,7 @@
 use serde_json::json;
 
 mod logout;
+mod relying_party;
 mod userinfo;
 
 use crate::harness::{Backend, TestApp};

@@ -88,6 +88,18 @@ impl Browser {
         }
     }
 
+    /// A browser that trusts `cert_pem` (a test server's self-signed certificate).
+    pub fn trusting(cert_pem: &str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+                .build()
+                .unwrap(),
+            ..Browser::new()
+        }
+    }
+
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar.lock().unwrap().get(name).cloned()
     }

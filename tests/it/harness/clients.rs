@@ -96,6 +96,26 @@ impl TestApp {
         .scope("api:read api:write")
     }
 
+    /// An initial access token for registration at tenant `default` (RFC 7591 §3).
+    pub async fn initial_access_token(&self, expires_in: Option<i64>, uses: Option<i64>) -> String {
+        let tenant = self.default_tenant().await;
+        let token = latchkey::rng::Rng::System.token::<32>();
+        let now = self.state.clock.now();
+        self.state
+            .store
+            .insert_initial_access_token(
+                tenant.id,
+                latchkey::crypto::sha256(token.as_bytes()),
+                "test",
+                expires_in.map(|s| now + s),
+                uses,
+                now,
+            )
+            .await
+            .unwrap();
+        token
+    }
+
     /// POSTs a form to `{issuer}/{endpoint}` as `client` with HTTP Basic.
     pub async fn post_as(
         &self,

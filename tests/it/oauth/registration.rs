@@ -32,25 +32,6 @@ async fn configure(app: &TestApp, change: impl FnOnce(&mut TenantSettings)) {
         .unwrap();
 }
 
-async fn initial_access_token(app: &TestApp, expires_in: Option<i64>, uses: Option<i64>) -> String {
-    let tenant = app.default_tenant().await;
-    let token = latchkey::rng::Rng::System.token::<32>();
-    let now = app.state.clock.now();
-    app.state
-        .store
-        .insert_initial_access_token(
-            tenant.id,
-            latchkey::crypto::sha256(token.as_bytes()),
-            "test",
-            expires_in.map(|s| now + s),
-            uses,
-            now,
-        )
-        .await
-        .unwrap();
-    token
-}
-
 async fn register(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::Response {
     let mut req = app.client.post(app.url("/t/default/register")).json(body);
     if let Some(token) = token {
@@ -78,7 +59,7 @@ async fn registration_needs_an_initial_access_token_by_default(backend: Backend)
         "invalid_token",
     )
     .await;
-    let once = initial_access_token(&app, None, Some(1)).await;
+    let once = app.initial_access_token(None, Some(1)).await;
     // Dynamic clients get only the scopes the tenant offers them (none unless configured);
     // a refused registration does not spend the token.
     let mut scoped = web_client();
@@ -131,7 +112,7 @@ async fn registration_needs_an_initial_access_token_by_default(backend: Backend)
         "invalid_token",
     )
     .await;
-    let reusable = initial_access_token(&app, Some(60), None).await;
+    let reusable = app.initial_access_token(Some(60), None).await;
     assert_eq!(
         register(&app, Some(&reusable), &web_client())
             .await
@@ -152,7 +133,7 @@ async fn registration_needs_an_initial_access_token_by_default(backend: Backend)
     )
     .await;
     // Closed: nobody, token or not.
-    let fresh = initial_access_token(&app, None, None).await;
+    let fresh = app.initial_access_token(None, None).await;
     configure(&app, |s| s.registration = Some(RegistrationMode::Closed)).await;
     oauth_error(
         register(&app, Some(&fresh), &web_client()).await,
@@ -184,7 +165,7 @@ async fn open_registration_is_rate_limited(backend: Backend) {
     oauth_error(res, 429, "rate_limited").await;
     // The window passes (the counter lives in the shared cache with a real TTL, so a token
     // holder is the way around it meanwhile).
-    let token = initial_access_token(&app, None, None).await;
+    let token = app.initial_access_token(None, None).await;
     assert_eq!(
         register(&app, Some(&token), &web_client()).await.status(),
         201
@@ -193,7 +174,7 @@ async fn open_registration_is_rate_limited(backend: Backend) {
 
 async fn metadata_is_validated(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let token = initial_access_token(&app, None, None).await;
+    let token = app.initial_access_token(None, None).await;
     for (body, code) in [
         (
             json!({"redirect_uris": ["http://app.example.com/cb"]}),
@@ -284,7 +265,7 @@ async fn metadata_is_validated(backend: Backend) {
 
 async fn registered_clients_are_managed_with_their_token(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let iat = initial_access_token(&app, None, None).await;
+    let iat = app.initial_access_token(None, None).await;
     let created: Value = register(&app, Some(&iat), &web_client())
         .await
         .json()
@@ -481,7 +462,7 @@ fn statement(key: &Jwk, claims: Value) -> String {
 
 async fn software_statements_are_verified(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let iat = initial_access_token(&app, None, None).await;
+    let iat = app.initial_access_token(None, None).await;
     let mut publisher = Jwk::generate_ec_key(P_256).unwrap();
     publisher.set_key_id("publisher");
     let signed = statement(
@@ -574,7 +555,7 @@ async fn registration_answers_browsers(backend: Backend) {
 
 async fn unused_dynamic_clients_expire(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let iat = initial_access_token(&app, None, None).await;
+    let iat = app.initial_access_token(None, None).await;
     let idle: Value = register(&app, Some(&iat), &web_client())
         .await
         .json()

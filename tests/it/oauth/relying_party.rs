@@ -17,29 +17,9 @@ backends!(openidconnect_drives_client_credentials_introspection_and_revocation);
 
 async fn openidconnect_drives_client_credentials_introspection_and_revocation(backend: Backend) {
     let data = Arc::new(TestData::new(backend, CacheKind::Memory).await);
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_pem = certified.cert.pem();
-    let (cert, key) = (
-        data.dir.path().join("cert.pem"),
-        data.dir.path().join("key.pem"),
-    );
-    std::fs::write(&cert, &cert_pem).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let app = TestApp::start_on(data.clone(), |s| {
-        s.server.tls_cert_file = Some(cert.clone());
-        s.server.tls_key_file = Some(key.clone());
-    })
-    .await;
-    assert!(app.base.starts_with("https://"));
+    let (app, cert_pem) = TestApp::start_https(data).await;
     let registered = app.client("default").create().await;
-    let http = openidconnect::reqwest::ClientBuilder::new()
-        .add_root_certificate(
-            openidconnect::reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap(),
-        )
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = TestApp::oidc_http(&cert_pem);
     let issuer = app.issuer("default");
     let jwks = CoreJsonWebKeySet::fetch_async(
         &JsonWebKeySetUrl::new(format!("{issuer}/jwks")).unwrap(),
