@@ -5,6 +5,9 @@
 //! the defaults are the machine's standard ports. A missing service fails the test loudly.
 
 pub mod clients;
+/// The example relying party's protocol code, driven by the tests.
+#[path = "../../examples/relying_party/rp.rs"]
+pub mod rp;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;

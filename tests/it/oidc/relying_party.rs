@@ -2,17 +2,14 @@
 //! against a server over HTTPS: discovery, a static and a dynamically registered client,
 //! sign-in with PKCE through the pages, ID token validation, userinfo, refresh, logout.
 
-#[path = "../../../examples/relying_party/rp.rs"]
-mod rp;
-
 use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::harness::browser::Browser;
 use crate::harness::flow::{PASSWORD, REDIRECT, follow};
+use crate::harness::rp::{self, Config, RelyingParty};
 use crate::harness::{Backend, CacheKind, TestApp, TestData};
-use rp::{Config, RelyingParty};
 
 backends!(the_example_relying_party_signs_a_person_in_refreshes_and_signs_out);
 

@@ -2,8 +2,10 @@
 //! virtual authenticator (CTAP2, internal transport, resident keys, user verification): sign in
 //! with a password, add a passkey where the page offers it, sign out, sign in with the passkey
 //! through the button and then through the username field's autofill (conditional UI), typing
-//! no username either time. With `LATCHKEY_SCREENSHOTS=DIR` it saves the pages' screenshots
-//! there (docs/screenshots holds the committed ones).
+//! no username either time; then a relying party (the example, on the `openidconnect` crate)
+//! sends the browser to `/authorize`, the person signs in with the passkey and consents, and
+//! the relying party receives and validates the ID token. With `LATCHKEY_SCREENSHOTS=DIR` it
+//! saves the pages' screenshots there (docs/screenshots holds the committed ones).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,10 @@ use chromiumoxide::cdp::browser_protocol::web_authn::{
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 
+use std::sync::{Arc, Mutex};
+
+use crate::harness::clients::TestClient;
+use crate::harness::rp::{self, Config, RelyingParty};
 use crate::harness::{Backend, TestApp};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -75,7 +81,7 @@ async fn js(page: &Page, script: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passkeys_in_a_real_browser() {
+async fn passkeys_and_a_relying_party_sign_in_in_a_real_browser() {
     let app = TestApp::start(Backend::Sqlite).await;
     app.user("alice", PASSWORD).await;
     let issuer = app.issuer("default");
@@ -271,7 +277,163 @@ async fn passkeys_in_a_real_browser() {
     let passkeys = app.state.passkeys().of(tenant.id, &alice).await.unwrap();
     assert!(passkeys[0].last_used_at.is_some());
 
+    // A relying party sends the browser to /authorize; the person signs in with the passkey
+    // (the button, autofill held back again) and allows the application.
+    let client = app.rp("default").create().await;
+    let rp = RpServer::start(&app, &client).await;
+    page.evaluate_on_new_document(
+        "PublicKeyCredential.isConditionalMediationAvailable = async () => false;",
+    )
+    .await
+    .unwrap();
+    js(
+        &page,
+        "document.querySelector(\"form[action$='account/logout'] button\").click()",
+    )
+    .await;
+    wait_for_text(
+        &page,
+        |u| u.contains("/login?notice=signed-out"),
+        "You are signed out.",
+    )
+    .await;
+    page.goto(format!("{}/login", rp.base)).await.unwrap();
+    wait_for_text(
+        &page,
+        |u| u.contains("/t/default/login?return_to="),
+        "Sign in",
+    )
+    .await;
+    wait_js(
+        &page,
+        "!document.querySelector('[data-passkey-only]').hidden",
+    )
+    .await;
+    shoot(&page, "authorize-login").await;
+    page.find_element("#passkey-button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        |u| u.contains("/authorize/continue"),
+        "Allow Example App",
+    )
+    .await;
+    shoot(&page, "consent").await;
+    page.find_element("#allow")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let html = wait_for_text(&page, |u| u.starts_with(&rp.base), "Signed in as").await;
+    assert!(html.contains(&alice.id.to_string()), "{html}");
+    let signed = rp
+        .signed
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the relying party signed the person in");
+    assert_eq!(signed.subject, alice.id.to_string());
+    let amr: Vec<String> = signed
+        .claims
+        .auth_method_refs()
+        .map(|all| all.iter().map(|a| a.to_string()).collect())
+        .unwrap_or_default();
+    assert!(
+        amr.iter().any(|a| a == "hwk" || a == "swk"),
+        "a passkey sign-in: {amr:?}"
+    );
+    assert_eq!(
+        signed.userinfo.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+
     browser.close().await.unwrap();
     let _ = browser.wait().await;
     events.abort();
+}
+
+/// The example relying party as a web app on a loopback port: `/login` sends the browser to
+/// the provider, `/cb` validates the answer (registered as `http://127.0.0.1/cb`; the port
+/// differs, as RFC 8252 §7.3 lets native and development clients do).
+struct RpServer {
+    base: String,
+    signed: Arc<Mutex<Option<rp::SignedIn>>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl RpServer {
+    async fn start(app: &TestApp, client: &TestClient) -> RpServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let relying_party = Arc::new(
+            RelyingParty::discover(Config {
+                issuer: app.issuer("default"),
+                client_id: Some(client.id.clone()),
+                client_secret: client.secret.clone(),
+                initial_access_token: None,
+                redirect_uri: format!("{base}/cb"),
+                post_logout_redirect_uri: None,
+                scopes: vec!["email".into()],
+                http: openidconnect::reqwest::ClientBuilder::new()
+                    .redirect(openidconnect::reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap(),
+            })
+            .await
+            .expect("discovery"),
+        );
+        let pending: Arc<Mutex<Option<rp::Pending>>> = Arc::default();
+        let signed: Arc<Mutex<Option<rp::SignedIn>>> = Arc::default();
+        let (slot, done) = (pending.clone(), signed.clone());
+        let server = actix_web::HttpServer::new(move || {
+            let (rp1, rp2) = (relying_party.clone(), relying_party.clone());
+            let (slot1, slot2, done) = (slot.clone(), slot.clone(), done.clone());
+            actix_web::App::new()
+                .route(
+                    "/login",
+                    actix_web::web::get().to(move || {
+                        let started = rp1.start();
+                        let to = started.url.to_string();
+                        *slot1.lock().unwrap() = Some(started);
+                        async move {
+                            actix_web::HttpResponse::SeeOther()
+                                .insert_header(("location", to))
+                                .finish()
+                        }
+                    }),
+                )
+                .route(
+                    "/cb",
+                    actix_web::web::get().to(move |req: actix_web::HttpRequest| {
+                        let (rp, slot, done) = (rp2.clone(), slot2.clone(), done.clone());
+                        async move {
+                            let started = slot.lock().unwrap().take().expect("a sign-in started");
+                            let signed =
+                                rp.finish(started, req.query_string()).await.expect("valid");
+                            let body = format!("<p>Signed in as {}</p>", signed.subject);
+                            *done.lock().unwrap() = Some(signed);
+                            actix_web::HttpResponse::Ok()
+                                .content_type("text/html")
+                                .body(body)
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        RpServer {
+            base,
+            signed,
+            _server: handle,
+        }
+    }
 }
