@@ -111,7 +111,10 @@ async fn a_key_rotated_through_one_process_is_served_by_the_other() {
 }
 
 // The same guarantee in-process, for both caches: two app states on one database.
-caches!(replicas_sharing_a_cache_see_each_others_changes);
+caches!(
+    replicas_sharing_a_cache_see_each_others_changes,
+    an_authorization_flow_started_on_one_replica_finishes_on_another,
+);
 
 async fn replicas_sharing_a_cache_see_each_others_changes(kind: CacheKind) {
     let data = Arc::new(TestData::new(Backend::Sqlite, kind).await);
@@ -136,4 +139,86 @@ async fn replicas_sharing_a_cache_see_each_others_changes(kind: CacheKind) {
     })
     .await;
     assert!(ok, "B kept serving its stale copy: {before:?}");
+}
+
+// A sign-in that moves between replicas at every step: started on A, signed in and consented
+// on B, the code redeemed on B, userinfo asked of A. PostgreSQL + Redis as in production, and
+// SQLite with one in-process cache.
+
+async fn an_authorization_flow_started_on_one_replica_finishes_on_another(kind: CacheKind) {
+    use crate::harness::browser::Browser;
+    use crate::harness::flow::{self, PASSWORD, authorize_url, callback, pkce};
+
+    let backend = match kind {
+        CacheKind::Memory => Backend::Sqlite,
+        CacheKind::Redis => Backend::Postgres,
+    };
+    let data = Arc::new(TestData::new(backend, kind).await);
+    let a = TestApp::start_with(data.clone(), data.settings(), None).await;
+    let shared: Option<Cache> = match kind {
+        CacheKind::Memory => Some(a.state.cache.clone()),
+        CacheKind::Redis => None,
+    };
+    // One public URL (A's) in front of both.
+    let mut settings = data.settings();
+    settings.server.public_url = a.base.clone();
+    let b = TestApp::start_with(data.clone(), settings, shared).await;
+    a.user("alice", PASSWORD).await;
+    let client = a.rp("default").create().await;
+    let issuer = a.issuer("default");
+    let browser = Browser::new();
+    let p = pkce();
+    let url = authorize_url(
+        &issuer,
+        &client,
+        &[
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let start = browser.get(&url).await;
+    assert_eq!(start.status, 303);
+    let login = browser.get(&b.url(start.location())).await;
+    assert_eq!(login.status, 200, "B knows the request A stored");
+    let signed = browser
+        .post(
+            &b.url("/t/default/login"),
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("return_to", &login.input("return_to").unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    let consent = browser.get(&a.url(signed.location())).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let answered = browser
+        .post(
+            &b.url("/t/default/authorize/consent"),
+            &[
+                ("csrf", &consent.csrf()),
+                ("id", &consent.input("id").unwrap()),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let params = callback(&answered);
+    assert_eq!(params["iss"], issuer);
+    let body = flow::tokens(&b, &client, &params["code"], &p.verifier).await;
+    let userinfo = async || {
+        a.client
+            .get(a.url("/t/default/userinfo"))
+            .bearer_auth(body["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+    };
+    let info: serde_json::Value = userinfo().await.json().await.unwrap();
+    assert_eq!(info["email"], "alice@example.com", "{info}");
+    // The code is spent everywhere: its reuse on A is refused and ends what B issued.
+    let again = flow::redeem(&a, &client, &params["code"], Some(&p.verifier)).await;
+    assert_eq!(again.status(), 400);
+    assert_eq!(userinfo().await.status(), 401);
 }
