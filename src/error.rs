@@ -596,6 +596,12 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<CacheError> for OAuthError {
+    fn from(e: CacheError) -> OAuthError {
+        ServiceError::from(e).into()
+    }
+}
+
 impl From<ServiceError> for OAuthError {
     fn from(e: ServiceError) -> OAuthError {
         match e {

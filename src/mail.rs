@@ -1,4 +1,7 @@
-//! Outgoing mail: the outbox worker (DESIGN §5a) and the two ways it delivers. With
+//! The outbox worker (DESIGN §5a): mail, and back-channel logout notifications
+//! ([`crate::oidc::backchannel`], retried for a day, each attempt with a fresh logout token).
+//!
+//! Outgoing mail, and the two ways it delivers. With
 //! `mail.smtp_url` set, over SMTP (lettre; `smtps://` for TLS, `smtp://…?tls=required` for
 //! STARTTLS); without it, a development install writes each mail to the log and to
 //! `data_dir/outbox/`, and says so at start.

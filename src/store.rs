@@ -20,7 +20,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use authorization::NewCode;
 pub use db::DatabaseLocation;
 use db::{Db, with_conn};
 pub use outbox::NewLink;

@@ -8,6 +8,10 @@
 //!     cargo run --example relying_party
 //! ```
 //!
+//! To come back after signing out, register `post_logout_redirect_uris` (for example
+//! `["http://127.0.0.1:8090/"]`, with `--metadata-file`) and set
+//! `RP_POST_LOGOUT_REDIRECT_URI=http://127.0.0.1:8090/`.
+//!
 //! Without `RP_CLIENT_ID` it registers itself (dynamic registration, with
 //! `RP_INITIAL_ACCESS_TOKEN` from `latchkey initial-access-token create` unless the tenant
 //! registration is open). Open
@@ -175,7 +179,8 @@ async fn main() -> Result<(), rp::Error> {
         client_secret: var("RP_CLIENT_SECRET"),
         initial_access_token: var("RP_INITIAL_ACCESS_TOKEN"),
         redirect_uri: format!("{BASE}/callback"),
-        post_logout_redirect_uri: var("RP_CLIENT_ID").map(|_| format!("{BASE}/")),
+        // Only where the client registered it (latchkey follows registered targets only).
+        post_logout_redirect_uri: var("RP_POST_LOGOUT_REDIRECT_URI"),
         scopes: vec!["profile".into(), "email".into(), "offline_access".into()],
         http,
     })

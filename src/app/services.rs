@@ -84,6 +84,7 @@ impl AppState {
     pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
         RefreshTokens {
             store: &self.store,
+            cache: &self.cache,
             access: self.access_tokens(),
             id_tokens: self.id_tokens(),
             settings: &self.settings,

@@ -58,6 +58,18 @@ pub enum CacheKey<'a> {
     /// An authorization request waiting for sign-in and consent, or pushed (RFC 9126), under
     /// its random handle (stored as its digest).
     Authorization { tenant: TenantId, handle: &'a str },
+    /// Authorization and logout requests kept for one address in the current minute.
+    AuthorizationsFrom { tenant: TenantId, subject: &'a str },
+    /// An authorization code waiting to be redeemed, under its digest (RFC 6749 §4.1.2).
+    Code { tenant: TenantId, code: &'a str },
+    /// A redeemed code's grant, kept a while after so a second use revokes it.
+    CodeSpent { tenant: TenantId, code: &'a str },
+    /// A code presented again by `client` while or after it was redeemed.
+    CodeReused {
+        tenant: TenantId,
+        client: &'a str,
+        code: &'a str,
+    },
     /// A logout request POSTed by a relying party, waiting for the same-origin GET that
     /// carries the session cookie (stored as its digest).
     Logout { tenant: TenantId, handle: &'a str },
@@ -100,6 +112,23 @@ impl CacheKey<'_> {
             CacheKey::Authorization { tenant, handle } => {
                 format!("authz:{tenant}:{}", b64url(&sha256(handle.as_bytes())))
             }
+            CacheKey::AuthorizationsFrom { tenant, subject } => {
+                format!("authz:ip:{tenant}:{subject}")
+            }
+            CacheKey::Code { tenant, code } => {
+                format!("code:{tenant}:{}", b64url(&sha256(code.as_bytes())))
+            }
+            CacheKey::CodeSpent { tenant, code } => {
+                format!("code:spent:{tenant}:{}", b64url(&sha256(code.as_bytes())))
+            }
+            CacheKey::CodeReused {
+                tenant,
+                client,
+                code,
+            } => format!(
+                "code:reused:{tenant}:{client}:{}",
+                b64url(&sha256(code.as_bytes()))
+            ),
             CacheKey::Logout { tenant, handle } => {
                 format!("logout:{tenant}:{}", b64url(&sha256(handle.as_bytes())))
             }

@@ -25,9 +25,12 @@ pub struct PendingAuthorization {
     /// When it is forgotten: a pushed request's `request_uri` lifetime until first used, then
     /// the time the person has to sign in and consent.
     pub expires_at: i64,
-    /// The browser's session when the request arrived: `prompt=login` is satisfied by any
-    /// other (a sign-in always starts a new one).
+    /// The browser's session when the request arrived: `prompt=login` is satisfied by a
+    /// sign-in since (another session, or this one authenticated again).
     pub session_at_start: Option<SessionId>,
+    /// That session's `auth_time` then: a re-authentication keeps the session and changes it.
+    #[serde(default)]
+    pub auth_time_at_start: Option<i64>,
     /// `prompt=select_account`: the person chose the account.
     pub account_chosen: bool,
 }
@@ -59,25 +62,20 @@ pub struct CodeGrant {
     pub acr: Option<String>,
 }
 
-/// Where a code stands: `Pending → Redeemed` once (one conditional update).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeState {
-    Pending,
-    /// Exchanged at this time for the tokens of `family` (none when the winner has not
-    /// recorded it yet).
-    Redeemed {
-        at: i64,
-        family: Option<uuid::Uuid>,
-    },
-}
-
-/// A stored authorization code.
-#[derive(Debug, Clone)]
-pub struct StoredCode {
-    pub id: uuid::Uuid,
+/// A code waiting to be redeemed, kept in the shared cache under its digest until it expires
+/// (60 s at most): single use is one atomic take, on any replica.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingCode {
     pub grant: CodeGrant,
     pub expires_at: i64,
-    pub state: CodeState,
+}
+
+/// What a redeemed code leaves in the cache for a while: the grant it started, so that a
+/// second use can revoke it (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpentCode {
+    pub client_id: ClientId,
+    pub family: uuid::Uuid,
 }
 
 /// The scopes a person let a client have, remembered so the next sign-in does not ask again.
@@ -96,4 +94,7 @@ pub struct GrantOwner {
     pub subject: String,
     /// Without `offline_access`, the session the grant ends with.
     pub session: Option<SessionId>,
+    /// The session whose end the client is told of (Back-Channel Logout 1.0 §2.5), if it
+    /// registered a `backchannel_logout_uri`.
+    pub notify: Option<SessionId>,
 }

@@ -325,7 +325,10 @@ impl AuthorizationRequest {
                 m.parse::<u64>()
                     .map_err(|_| fail(E::InvalidRequest, "max_age must be a non-negative integer"))
             })
-            .transpose()?;
+            .transpose()?
+            // OIDC Dynamic Client Registration §2: the client's default_max_age applies unless
+            // the request says otherwise.
+            .or(client.metadata.default_max_age);
         let resources = params.all("resource").to_vec();
         for r in &resources {
             // A fixed text: what the request said is not echoed to the client.

@@ -9,10 +9,9 @@ use std::time::Duration;
 use crate::cache::{Cache, CacheKey, SharedState};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::crypto::sha256;
 use crate::error::{AuthorizationError, ServiceError};
 use crate::model::Tenant;
-use crate::model::authorization::{CodeGrant, PendingAuthorization};
+use crate::model::authorization::{CodeGrant, PendingAuthorization, PendingCode};
 use crate::model::client::{Client, GrantType};
 use crate::model::session::Session;
 use crate::model::token::Scope;
@@ -22,7 +21,7 @@ use crate::oauth::prompt::{SessionFacts, Situation};
 use crate::oidc::claims::PEOPLE_SCOPES;
 use crate::oidc::id_token::IdTokens;
 use crate::rng::Rng;
-use crate::store::{NewCode, Store};
+use crate::store::Store;
 
 /// RFC 9126 §2.2: the `request_uri` prefix of pushed requests.
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -89,6 +88,7 @@ impl Authorizations<'_> {
             expires_at: now
                 .saturating_add(secs(self.settings.oauth.authorization_request_ttl_secs)),
             session_at_start: session.map(|s| s.id),
+            auth_time_at_start: session.map(|s| s.auth_time),
             account_chosen: false,
         }
     }
@@ -289,17 +289,21 @@ impl Authorizations<'_> {
             amr: session.amr.clone(),
             acr: session.acr.clone(),
         };
-        self.store
-            .insert_code(
-                tenant.id,
-                NewCode {
-                    code_hash: sha256(code.as_bytes()),
-                    grant: &grant,
-                    created_at: now,
-                    expires_at: now
-                        .saturating_add(secs(self.settings.oauth.authorization_code_ttl_secs)),
-                    notify_on_logout: client.metadata.backchannel_logout_uri.is_some(),
-                },
+        let ttl = self.settings.oauth.authorization_code_ttl_secs;
+        let value = serde_json::to_vec(&PendingCode {
+            grant,
+            expires_at: now.saturating_add(secs(ttl)),
+        })
+        .map_err(|e| ServiceError::Internal(format!("code: {e}")))?;
+        self.cache
+            .set(
+                &CacheKey::Code {
+                    tenant: tenant.id,
+                    code: &code,
+                }
+                .render(),
+                &value,
+                Duration::from_secs(ttl),
             )
             .await?;
         Ok(IssuedCode(code))

@@ -47,6 +47,12 @@ pub enum Next {
     Refuse(AuthorizationError, &'static str),
 }
 
+/// Whether the person authenticated after `pending` arrived: another session, or the same
+/// one authenticated again (a re-authentication keeps the session, with a new `auth_time`).
+fn signed_in_since(pending: &PendingAuthorization, s: &SessionFacts) -> bool {
+    pending.session_at_start != Some(s.id) || pending.auth_time_at_start != Some(s.auth_time)
+}
+
 /// Decides the next step of `pending` in `situation`.
 pub fn decide(pending: &PendingAuthorization, situation: &Situation) -> Next {
     let request = &pending.request;
@@ -59,9 +65,9 @@ pub fn decide(pending: &PendingAuthorization, situation: &Situation) -> Next {
     let sign_in = match &situation.session {
         None => true,
         Some(s) => {
-            // prompt=login: a sign-in after the request arrived (every sign-in starts a new
-            // session, so the one present at the start does not count).
-            (request.prompt.contains(&Prompt::Login) && pending.session_at_start == Some(s.id))
+            // prompt=login: a sign-in after the request arrived (the session present at the
+            // start, as it was authenticated then, does not count).
+            (request.prompt.contains(&Prompt::Login) && !signed_in_since(pending, s))
                 // max_age: the last authentication is too old.
                 || request
                     .max_age
@@ -120,7 +126,7 @@ pub fn decide(pending: &PendingAuthorization, situation: &Situation) -> Next {
     {
         // The person is asked to sign in as the account the hint names, once; signed in as
         // another after the request arrived, the request fails.
-        return if pending.session_at_start == Some(session.id) {
+        return if !signed_in_since(pending, session) {
             Next::SignIn
         } else {
             Next::Refuse(
@@ -186,6 +192,8 @@ mod tests {
             created_at: 1000,
             expires_at: 2800,
             session_at_start: at_start,
+            // The session present at the start authenticated at 500.
+            auth_time_at_start: at_start.map(|_| 500),
             account_chosen: false,
         }
     }
@@ -259,6 +267,8 @@ mod tests {
         assert_eq!(decide(&p, &signed_in(sid(1), 500)), Next::SignIn);
         // Signed in again (a new session): done, even within the same second.
         assert_eq!(decide(&p, &signed_in(sid(2), 1000)), Next::Issue);
+        // The same person again in the same session (it goes on with a new auth_time): done.
+        assert_eq!(decide(&p, &signed_in(sid(1), 1000)), Next::Issue);
         // No session when it arrived: any session is a fresh sign-in.
         let fresh = pending(vec![Prompt::Login], None, None);
         assert_eq!(decide(&fresh, &nobody()), Next::SignIn);
@@ -295,7 +305,7 @@ mod tests {
     #[test]
     fn a_hint_for_someone_else_asks_once_then_fails() {
         let p = pending(vec![], None, Some(sid(1)));
-        let mut s = signed_in(sid(1), 900);
+        let mut s = signed_in(sid(1), 500);
         s.hint_subject = Some("bob".into());
         assert_eq!(decide(&p, &s), Next::SignIn);
         let mut after = signed_in(sid(2), 1000);

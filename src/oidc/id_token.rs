@@ -110,6 +110,15 @@ impl IdTokens<'_> {
         let Ok(header) = jwt::peek_header(token) else {
             return Ok(None);
         };
+        // Our ID tokens say `JWT`; access, introspection and logout tokens are typed
+        // otherwise and are no hint (RFC 8725 §3.11).
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+        {
+            return Ok(None);
+        }
         let Some(kid) = header.kid.as_deref() else {
             return Ok(None);
         };

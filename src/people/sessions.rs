@@ -101,15 +101,18 @@ impl Sessions<'_> {
             method,
             result: LoginResult::Success,
         };
-        self.store
+        let id = self
+            .store
             .begin_session(
                 tenant,
                 &session,
                 digest(&token),
                 previous.map(digest),
+                secs(self.settings.idle_timeout_secs),
                 &event,
             )
             .await?;
+        let session = Session { id, ..session };
         tracing::info!(%tenant, user = %user.id, session = %session.id, "signed in");
         Ok(Begun { token, session })
     }

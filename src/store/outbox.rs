@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::{with_conn, with_tx};
-use super::schema::{outbox, sessions, user_tokens, users};
+use super::db::{with_conn, with_tx, with_tx_conn};
+use super::schema::{outbox, user_tokens, users};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
 use crate::model::outbox::{LinkPurpose, OutboxItem, OutboxKind};
@@ -182,64 +182,65 @@ impl Store {
         now: i64,
     ) -> Result<Option<UserId>, StoreError> {
         self.db
-            .run(move |mut conn| async move {
-                with_tx!(&mut conn, |c| {
-                    let found: Option<(DbId, Option<String>)> = user_tokens::table
-                        .filter(user_tokens::tenant_id.eq(tenant.db()))
-                        .filter(user_tokens::token_hash.eq(token_hash.as_slice()))
-                        .filter(user_tokens::purpose.eq(purpose.as_str()))
-                        .filter(user_tokens::used_at.is_null())
-                        .filter(user_tokens::expires_at.gt(now))
-                        .select((user_tokens::user_id, user_tokens::email))
-                        .first(c)
-                        .await
-                        .optional()?;
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let found: Option<(DbId, Option<String>)> =
+                        with_tx_conn!(&mut tx, |c| user_tokens::table
+                            .filter(user_tokens::tenant_id.eq(tenant.db()))
+                            .filter(user_tokens::token_hash.eq(token_hash.as_slice()))
+                            .filter(user_tokens::purpose.eq(purpose.as_str()))
+                            .filter(user_tokens::used_at.is_null())
+                            .filter(user_tokens::expires_at.gt(now))
+                            .select((user_tokens::user_id, user_tokens::email))
+                            .first(c)
+                            .await
+                            .optional())?;
                     let Some((user, email)) = found else {
-                        return Ok::<_, StoreError>(None);
+                        return Ok(None);
                     };
                     // The conditional update is the single use: of two concurrent redemptions,
                     // one changes no row.
-                    let taken = diesel::update(
+                    let taken = with_tx_conn!(&mut tx, |c| diesel::update(
                         user_tokens::table
                             .filter(user_tokens::tenant_id.eq(tenant.db()))
                             .filter(user_tokens::token_hash.eq(token_hash.as_slice()))
-                            .filter(user_tokens::used_at.is_null()),
+                            .filter(user_tokens::used_at.is_null())
                     )
                     .set(user_tokens::used_at.eq(Some(now)))
                     .execute(c)
-                    .await?;
+                    .await)?;
                     if taken == 0 {
                         return Ok(None);
                     }
-                    let of_user = users::table
-                        .filter(users::tenant_id.eq(tenant.db()))
-                        .filter(users::id.eq(user));
                     match purpose {
                         LinkPurpose::PasswordReset => {
-                            diesel::update(of_user)
-                                .set((
-                                    users::password_hash.eq(new_password_hash),
-                                    users::password_changed_at.eq(Some(now)),
-                                    users::updated_at.eq(now),
-                                ))
-                                .execute(c)
-                                .await?;
-                            diesel::update(
-                                sessions::table
-                                    .filter(sessions::tenant_id.eq(tenant.db()))
-                                    .filter(sessions::user_id.eq(user))
-                                    .filter(sessions::revoked_at.is_null()),
+                            with_tx_conn!(&mut tx, |c| diesel::update(
+                                users::table
+                                    .filter(users::tenant_id.eq(tenant.db()))
+                                    .filter(users::id.eq(user))
                             )
-                            .set(sessions::revoked_at.eq(Some(now)))
+                            .set((
+                                users::password_hash.eq(&new_password_hash),
+                                users::password_changed_at.eq(Some(now)),
+                                users::updated_at.eq(now),
+                            ))
                             .execute(c)
-                            .await?;
+                            .await)?;
+                            // Every session ends, with its back-channel logouts.
+                            tx.end_sessions_of(tenant, UserId(user.0), None, now)
+                                .await?;
                         }
                         LinkPurpose::EmailVerification => {
                             let key = email.as_deref().map(str::to_lowercase).unwrap_or_default();
-                            diesel::update(of_user.filter(users::email_key.eq(key)))
-                                .set((users::email_verified.eq(true), users::updated_at.eq(now)))
-                                .execute(c)
-                                .await?;
+                            with_tx_conn!(&mut tx, |c| diesel::update(
+                                users::table
+                                    .filter(users::tenant_id.eq(tenant.db()))
+                                    .filter(users::id.eq(user))
+                                    .filter(users::email_key.eq(&key))
+                            )
+                            .set((users::email_verified.eq(true), users::updated_at.eq(now)))
+                            .execute(c)
+                            .await)?;
                         }
                     }
                     Ok(Some(UserId(user.0)))

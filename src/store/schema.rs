@@ -285,24 +285,6 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::store::types::sql::{DbJson, DbUuid};
-
-    authorization_codes (id) {
-        id -> DbUuid,
-        tenant_id -> DbUuid,
-        code_hash -> Binary,
-        client_id -> Text,
-        user_id -> DbUuid,
-        grant_data -> DbJson,
-        created_at -> BigInt,
-        expires_at -> BigInt,
-        redeemed_at -> Nullable<BigInt>,
-        family_id -> Nullable<DbUuid>,
-    }
-}
-
-diesel::table! {
-    use diesel::sql_types::*;
     use crate::store::types::sql::DbUuid;
 
     consents (tenant_id, user_id, client_id) {
@@ -349,7 +331,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkeys,
     outbox,
     user_tokens,
-    authorization_codes,
     consents,
     session_clients,
 );

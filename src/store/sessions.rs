@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::{Tx, with_conn, with_tx, with_tx_conn};
+use super::db::{Tx, with_conn, with_tx_conn};
 use super::schema::{login_events, sessions, users};
 use super::types::{DbId, DbJson};
 use super::users::UserRow;
@@ -113,51 +113,93 @@ impl LoginRow {
 }
 
 impl Store {
-    /// A successful sign-in, in one transaction: the new session, the end of the one it
-    /// replaces (`replaces`, the digest of the browser's previous session token: ids rotate on
-    /// sign-in), the history entry and the user's last sign-in time.
+    /// A successful sign-in, in one transaction, with the history entry and the user's last
+    /// sign-in time. `replaces` is the digest of the browser's previous session token: if that
+    /// session is the same person's (a re-authentication: `prompt=login`, `max_age`), it goes
+    /// on under the new token with the new authentication, so the `sid` relying parties hold
+    /// and the grants bound to it stay; another person's ends, with its back-channel logouts.
+    /// Tokens always rotate. Returns the id of the session the browser now holds.
     pub async fn begin_session(
         &self,
         tenant: TenantId,
         session: &Session,
         token_hash: [u8; 32],
         replaces: Option<[u8; 32]>,
+        idle_timeout: i64,
         event: &LoginEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<SessionId, StoreError> {
         let row = SessionRow::new(tenant, session, &token_hash);
         let login = LoginRow::new(tenant, session.user, event);
-        let (user, now) = (session.user, session.created_at);
+        let (user, now, fresh) = (session.user, session.created_at, session.id);
         self.db
-            .run(move |mut conn| async move {
-                with_tx!(&mut conn, |c| {
-                    if let Some(old) = &replaces {
-                        diesel::update(
-                            sessions::table
-                                .filter(sessions::tenant_id.eq(tenant.db()))
-                                .filter(sessions::token_hash.eq(old.as_slice()))
-                                .filter(sessions::revoked_at.is_null()),
-                        )
-                        .set(sessions::revoked_at.eq(Some(now)))
-                        .execute(c)
-                        .await?;
-                    }
-                    diesel::insert_into(sessions::table)
-                        .values(&row)
-                        .execute(c)
-                        .await?;
-                    diesel::insert_into(login_events::table)
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    let old: Option<(DbId, DbId, i64, i64)> = match &replaces {
+                        None => None,
+                        Some(old) => with_tx_conn!(&mut tx, |c| sessions::table
+                            .filter(sessions::tenant_id.eq(tenant.db()))
+                            .filter(sessions::token_hash.eq(old.as_slice()))
+                            .filter(sessions::revoked_at.is_null())
+                            .select((
+                                sessions::id,
+                                sessions::user_id,
+                                sessions::expires_at,
+                                sessions::last_seen_at,
+                            ))
+                            .first(c)
+                            .await
+                            .optional())?,
+                    };
+                    // Continued only while live (Session::live_at): an ended one is replaced.
+                    let old = old.map(|(id, owner, expires_at, seen)| {
+                        let live = now < expires_at && now < seen.saturating_add(idle_timeout);
+                        (id, owner, live)
+                    });
+                    let id = match old {
+                        Some((id, owner, true)) if owner.0 == user.0 => {
+                            with_tx_conn!(&mut tx, |c| diesel::update(
+                                sessions::table
+                                    .filter(sessions::tenant_id.eq(tenant.db()))
+                                    .filter(sessions::id.eq(id))
+                            )
+                            .set((
+                                sessions::token_hash.eq(&row.token_hash),
+                                sessions::auth_time.eq(row.auth_time),
+                                sessions::amr.eq(&row.amr),
+                                sessions::acr.eq(&row.acr),
+                                sessions::last_seen_at.eq(row.last_seen_at),
+                                sessions::ip.eq(&row.ip),
+                                sessions::user_agent.eq(&row.user_agent),
+                            ))
+                            .execute(c)
+                            .await)?;
+                            SessionId(id.0)
+                        }
+                        other => {
+                            if let Some((id, owner, _)) = other {
+                                tx.end_session(tenant, SessionId(id.0), UserId(owner.0), now)
+                                    .await?;
+                            }
+                            with_tx_conn!(&mut tx, |c| diesel::insert_into(sessions::table)
+                                .values(&row)
+                                .execute(c)
+                                .await)?;
+                            fresh
+                        }
+                    };
+                    with_tx_conn!(&mut tx, |c| diesel::insert_into(login_events::table)
                         .values(&login)
                         .execute(c)
-                        .await?;
-                    diesel::update(
+                        .await)?;
+                    with_tx_conn!(&mut tx, |c| diesel::update(
                         users::table
                             .filter(users::tenant_id.eq(tenant.db()))
-                            .filter(users::id.eq(DbId(user.0))),
+                            .filter(users::id.eq(DbId(user.0)))
                     )
                     .set(users::last_login_at.eq(Some(now)))
                     .execute(c)
-                    .await?;
-                    Ok::<_, StoreError>(())
+                    .await)?;
+                    Ok(id)
                 })
             })
             .await
@@ -280,26 +322,9 @@ impl Store {
         keep: Option<SessionId>,
         now: i64,
     ) -> Result<usize, StoreError> {
-        let keep = keep.map_or(uuid::Uuid::nil(), |k| k.0);
         self.db
             .transaction(move |mut tx| {
-                Box::pin(async move {
-                    let ids: Vec<DbId> = with_tx_conn!(&mut tx, |c| sessions::table
-                        .filter(sessions::tenant_id.eq(tenant.db()))
-                        .filter(sessions::user_id.eq(DbId(user.0)))
-                        .filter(sessions::id.ne(DbId(keep)))
-                        .filter(sessions::revoked_at.is_null())
-                        .select(sessions::id)
-                        .load(c)
-                        .await)?;
-                    let mut ended = 0;
-                    for id in ids {
-                        if tx.end_session(tenant, SessionId(id.0), user, now).await? {
-                            ended += 1;
-                        }
-                    }
-                    Ok(ended)
-                })
+                Box::pin(async move { tx.end_sessions_of(tenant, user, keep, now).await })
             })
             .await
     }
@@ -402,6 +427,33 @@ impl Store {
 }
 
 impl Tx<'_> {
+    /// Ends every live session of `user` but `keep`, each with its back-channel logouts;
+    /// returns how many.
+    pub(super) async fn end_sessions_of(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let keep = keep.map_or(uuid::Uuid::nil(), |k| k.0);
+        let ids: Vec<DbId> = with_tx_conn!(self, |c| sessions::table
+            .filter(sessions::tenant_id.eq(tenant.db()))
+            .filter(sessions::user_id.eq(DbId(user.0)))
+            .filter(sessions::id.ne(DbId(keep)))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id)
+            .load(c)
+            .await)?;
+        let mut ended = 0;
+        for id in ids {
+            if self.end_session(tenant, SessionId(id.0), user, now).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     /// Ends a live session and queues its back-channel logouts; false if it had ended.
     async fn end_session(
         &mut self,

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::db::{with_conn, with_tx};
+use super::db::{with_conn, with_tx, with_tx_conn};
 use super::schema::{audit_events, user_tokens, users};
 use super::types::{DbId, DbJson};
 use super::{Store, StoreError, TenantId};
@@ -399,23 +399,27 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let audit = AuditRow::new(tenant, audit);
+        let now = audit.at;
         self.db
-            .run(move |mut conn| async move {
-                with_tx!(&mut conn, |c| {
-                    let n = diesel::delete(
+            .transaction(move |mut tx| {
+                Box::pin(async move {
+                    // The clients of the person's sessions are told, before the cascade takes
+                    // the sessions (Back-Channel Logout 1.0 §2.5).
+                    tx.end_sessions_of(tenant, id, None, now).await?;
+                    let n = with_tx_conn!(&mut tx, |c| diesel::delete(
                         users::table
                             .filter(users::tenant_id.eq(tenant.db()))
-                            .filter(users::id.eq(DbId(id.0))),
+                            .filter(users::id.eq(DbId(id.0)))
                     )
                     .execute(c)
-                    .await?;
+                    .await)?;
                     if n > 0 {
-                        diesel::insert_into(audit_events::table)
+                        with_tx_conn!(&mut tx, |c| diesel::insert_into(audit_events::table)
                             .values(&audit)
                             .execute(c)
-                            .await?;
+                            .await)?;
                     }
-                    Ok::<_, StoreError>(n > 0)
+                    Ok(n > 0)
                 })
             })
             .await

@@ -197,12 +197,56 @@ async fn start(
     request.scope = request.scope.intersection(&people_scope_ceiling(&client));
     let pending = authz.pending(request, session.as_ref().map(|(_, s, _)| s));
     if posted {
-        return match authz.stash(tenant, &pending, None).await {
+        return match keep(state, req, tenant, &pending, None).await {
             Ok(handle) => see_other(&continue_path(tenant, &handle)),
             Err(e) => failure(tenant, e),
         };
     }
     proceed(state, req, tenant, &client, pending, None, session, false).await
+}
+
+/// New requests kept per address and minute before the browser is asked to slow down: each
+/// holds a cache entry for up to `oauth.authorization_request_ttl_secs`.
+const NEW_REQUESTS_PER_MINUTE: i64 = 120;
+
+/// Keeps `pending` under `handle`, or under a new handle if the browser's address has not
+/// started too many requests this minute (their entries would fill the shared cache).
+async fn keep(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    pending: &PendingAuthorization,
+    handle: Option<&str>,
+) -> Result<String, crate::error::ServiceError> {
+    if handle.is_none() {
+        admit(state, req, tenant).await?;
+    }
+    state.authorizations().stash(tenant, pending, handle).await
+}
+
+/// Counts a new request kept for the browser's address this minute; `Busy` past the limit.
+pub(super) async fn admit(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+) -> Result<(), crate::error::ServiceError> {
+    let address = super::browser::address(state, req);
+    let n = state
+        .cache
+        .count(
+            &crate::cache::CacheKey::AuthorizationsFrom {
+                tenant: tenant.id,
+                subject: &address,
+            },
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+    if n > NEW_REQUESTS_PER_MINUTE {
+        return Err(crate::error::ServiceError::Busy(
+            "too many sign-in requests from one address".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn continue_path(tenant: &Tenant, handle: &str) -> String {
@@ -256,19 +300,19 @@ async fn proceed(
             answer_error(state, tenant, handle.as_deref(), refused).await
         }
         (Next::ChooseAccount, Some((_, user))) => {
-            match authz.stash(tenant, &pending, handle.as_deref()).await {
+            match keep(state, req, tenant, &pending, handle.as_deref()).await {
                 Ok(h) => choose_page(state, req, tenant, &pending, &h, &user),
                 Err(e) => failure(tenant, e),
             }
         }
         (Next::Consent, Some((_, user))) => {
-            match authz.stash(tenant, &pending, handle.as_deref()).await {
+            match keep(state, req, tenant, &pending, handle.as_deref()).await {
                 Ok(h) => consent_page(state, req, tenant, client, &pending, &h, &user),
                 Err(e) => failure(tenant, e),
             }
         }
         // Sign in first (also what Issue, ChooseAccount and Consent mean without a session).
-        _ => match authz.stash(tenant, &pending, handle.as_deref()).await {
+        _ => match keep(state, req, tenant, &pending, handle.as_deref()).await {
             Ok(h) => {
                 let mut query = url::form_urlencoded::Serializer::new(String::new());
                 query.append_pair("return_to", &continue_path(tenant, &h));

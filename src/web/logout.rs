@@ -165,6 +165,9 @@ pub async fn post(
     if pairs.iter().any(|(k, _)| k == "confirm") {
         return confirmed(&state, &req, tenant, &body).await;
     }
+    if let Err(e) = super::authorize::admit(&state, &req, tenant).await {
+        return failure(tenant, e);
+    }
     let handle = state.rng.token::<32>();
     let key = CacheKey::Logout {
         tenant: tenant.id,

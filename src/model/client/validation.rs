@@ -215,7 +215,7 @@ impl MetadataRequest {
             });
             if !ok {
                 return Err(invalid(
-                    "backchannel_logout_uri must be an absolute https URL without a fragment",
+                    "backchannel_logout_uri must be an absolute https URL (http only on a loopback host) without a fragment",
                 ));
             }
         }

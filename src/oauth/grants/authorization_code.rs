@@ -2,11 +2,20 @@
 //! OpenID Connect Core §3.1.3): a code is used once, by the client it was issued to, with
 //! the redirect URI and PKCE verifier of its request. A second use revokes every token the
 //! code issued (RFC 6749 §4.1.2).
+//!
+//! Codes live in the shared cache (60 s at most, like the requests they answer): a
+//! redemption takes the code atomically, on any replica, and leaves a [`SpentCode`] behind
+//! for a while. A second use finds it and revokes the grant; one that comes while the first
+//! is still being answered leaves a mark that the first checks before it answers, so either
+//! way the grant ends.
 
 use crate::crypto::{b64url, secrets_equal, sha256};
 use crate::error::{OAuthError, TokenError};
 use crate::model::Tenant;
-use crate::model::authorization::{CodeState, GrantOwner, StoredCode};
+use std::time::Duration;
+
+use crate::cache::{CacheKey, SharedState};
+use crate::model::authorization::{GrantOwner, PendingCode, SpentCode};
 use crate::model::client::{Client, GrantType};
 use crate::model::user::User;
 use crate::oauth::access_token::{Authentication, TokenSpec};
@@ -39,7 +48,7 @@ fn verifier_ok(v: &str) -> bool {
 
 /// The checks of a code against the request that redeems it (everything but single use).
 pub fn check(
-    stored: &StoredCode,
+    stored: &PendingCode,
     client: &Client,
     request: &CodeRequest,
     now: i64,
@@ -87,6 +96,15 @@ pub fn check(
     Ok(())
 }
 
+/// How long a spent code is remembered: well past any code's lifetime.
+fn remember() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Option<T> {
+    serde_json::from_slice(raw).ok()
+}
+
 /// The claims the `claims` parameter asks the userinfo endpoint for by name, if any.
 pub fn userinfo_asked(claims: Option<&serde_json::Value>) -> Option<Vec<String>> {
     let names: Vec<String> = claims?
@@ -109,22 +127,69 @@ impl RefreshTokens<'_> {
         if request.code.len() > 512 {
             return Err(invalid("the code is invalid"));
         }
-        let Some(stored) = self
-            .store
-            .code(tenant.id, sha256(request.code.as_bytes()))
+        let (tenant_id, code) = (tenant.id, request.code.as_str());
+        let key = CacheKey::Code {
+            tenant: tenant_id,
+            code,
+        }
+        .render();
+        let spent_key = CacheKey::CodeSpent {
+            tenant: tenant_id,
+            code,
+        }
+        .render();
+        let reused_key = CacheKey::CodeReused {
+            tenant: tenant_id,
+            client: client.client_id.as_str(),
+            code,
+        }
+        .render();
+        // Another client's code is refused without spending it.
+        let peeked = self
+            .cache
+            .get(&key)
             .await?
-        else {
+            .and_then(|raw| parse::<PendingCode>(&raw));
+        if peeked
+            .as_ref()
+            .is_some_and(|p| p.grant.client_id != client.client_id)
+        {
+            return Err(invalid("the code is invalid"));
+        }
+        let taken = match peeked {
+            Some(_) => self
+                .cache
+                .take(&key)
+                .await?
+                .and_then(|raw| parse::<PendingCode>(&raw)),
+            None => None,
+        };
+        let Some(stored) = taken else {
+            // Unknown, expired, or spent: if spent, it was used twice, so leaked, and what
+            // it issued is revoked (RFC 6749 §4.1.2). The mark tells a redemption still under
+            // way (it checks before it answers); only spent codes leave one.
+            let spent = self
+                .cache
+                .get(&spent_key)
+                .await?
+                .and_then(|raw| parse::<SpentCode>(&raw))
+                .filter(|s| s.client_id == client.client_id);
+            if let Some(spent) = spent {
+                self.cache.set(&reused_key, b"1", remember()).await?;
+                self.code_reused(tenant, client, Some(spent.family)).await?;
+            }
             return Err(invalid("the code is invalid"));
         };
         let now = self.clock.now();
-        if let CodeState::Redeemed { family, .. } = stored.state {
-            // RFC 6749 §4.1.2: used twice, so leaked: what it issued is revoked.
-            if stored.grant.client_id == client.client_id {
-                self.code_reused(tenant, client, family).await?;
-            }
-            return Err(invalid("the code is invalid"));
-        }
+        // A failed check spends the code all the same: it was presented by its client.
         check(&stored, client, request, now)?;
+        let family = uuid::Uuid::now_v7();
+        let spent = serde_json::to_vec(&SpentCode {
+            client_id: client.client_id.clone(),
+            family,
+        })
+        .map_err(|e| crate::error::ServiceError::Internal(format!("spent code: {e}")))?;
+        self.cache.set(&spent_key, &spent, remember()).await?;
         let grant = &stored.grant;
         let user = self
             .store
@@ -144,7 +209,6 @@ impl RefreshTokens<'_> {
                 &current_audiences(self.settings, tenant, client),
             )?
         };
-        let family = uuid::Uuid::now_v7();
         let auth = Authentication {
             auth_time: grant.auth_time,
             acr: grant.acr.clone(),
@@ -166,7 +230,7 @@ impl RefreshTokens<'_> {
             )
         };
         // The access token first (a JWT costs no write); it names the family, so it dies with
-        // it if this redemption loses a race.
+        // it if the code turns out to be reused.
         let issued = self.access.issue(tenant, &spec).await?;
         let offline = grant.scope.contains("offline_access");
         let refresh_grant = RefreshGrant {
@@ -183,8 +247,6 @@ impl RefreshTokens<'_> {
                 claims: grant.claims.clone(),
             }),
         };
-        // The family exists before the code is spent: a second redemption racing this one
-        // then always finds something to revoke.
         let refresh = self
             .start_grant(
                 tenant,
@@ -195,28 +257,18 @@ impl RefreshTokens<'_> {
                     subject: sub.clone(),
                     // offline_access (OIDC Core §11): the grant outlives the session.
                     session: (!offline).then_some(grant.session),
+                    notify: client
+                        .metadata
+                        .backchannel_logout_uri
+                        .is_some()
+                        .then_some(grant.session),
                 },
                 client.allows_grant(GrantType::RefreshToken),
             )
             .await?;
-        if !self
-            .store
-            .redeem_code(tenant.id, stored.id, family, now)
-            .await?
-        {
-            // Spent (or expired) in between: ours and the winner's both go.
-            self.store
-                .revoke_refresh_family(tenant.id, family, now)
-                .await?;
-            let winner = self
-                .store
-                .code(tenant.id, sha256(request.code.as_bytes()))
-                .await?
-                .and_then(|c| match c.state {
-                    CodeState::Redeemed { family, .. } => family,
-                    CodeState::Pending => None,
-                });
-            self.code_reused(tenant, client, winner).await?;
+        // Presented again while this was under way: both answers fail and the grant ends.
+        if self.cache.get(&reused_key).await?.is_some() {
+            self.code_reused(tenant, client, Some(family)).await?;
             return Err(invalid("the code is invalid"));
         }
         let id_token = if grant.scope.contains("openid") {

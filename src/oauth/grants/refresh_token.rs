@@ -118,6 +118,8 @@ impl RefreshGrant {
 #[derive(Clone, Copy)]
 pub struct RefreshTokens<'a> {
     pub store: &'a Store,
+    /// Authorization codes wait in the shared cache.
+    pub cache: &'a crate::cache::Cache,
     /// Refreshing issues access tokens, and ID tokens for people.
     pub access: AccessTokens<'a>,
     pub id_tokens: IdTokens<'a>,

@@ -127,7 +127,9 @@ async fn validate(
                     .await?
                     .and_then(access_party),
                 Some("at+jwt" | "application/at+jwt")
-                | Some("token-introspection+jwt" | "application/token-introspection+jwt") => None,
+                | Some("token-introspection+jwt" | "application/token-introspection+jwt")
+                // A logout token says a session ended; it stands for no one.
+                | Some("logout+jwt" | "application/logout+jwt") => None,
                 _ => tokens
                     .access
                     .verify_own_jwt(tenant, token, None)

@@ -157,6 +157,15 @@ impl Store {
                     if let Some(token) = &token {
                         tx.insert_refresh_token(tenant, grant.id, token).await?;
                     }
+                    if let Some(session) = grant.owner.as_ref().and_then(|o| o.notify) {
+                        tx.remember_session_client(
+                            tenant,
+                            session,
+                            &grant.client_id,
+                            grant.created_at,
+                        )
+                        .await?;
+                    }
                     Ok(())
                 })
             })

@@ -259,7 +259,7 @@ async fn malformed_token_requests_get_rfc6749_errors(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 405);
-    assert_eq!(res.headers()["allow"], "POST");
+    assert_eq!(res.headers()["allow"], "POST, OPTIONS");
     let res = app
         .client
         .post(app.url("/t/nope/token"))

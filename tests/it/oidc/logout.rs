@@ -219,6 +219,7 @@ async fn only_registered_targets_of_the_verified_client_are_followed(backend: Ba
     let browser = Browser::new();
     let body = signed_in(&app, &browser, &client, "alice").await;
     let hint = body["id_token"].as_str().unwrap();
+    let access = body["access_token"].as_str().unwrap();
     for pairs in [
         // Not registered.
         vec![
@@ -233,6 +234,8 @@ async fn only_registered_targets_of_the_verified_client_are_followed(backend: Ba
         vec![("id_token_hint", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")],
         // Repeated.
         vec![("state", "a"), ("state", "b")],
+        // One of our JWTs, but an access token, not an ID token.
+        vec![("id_token_hint", access)],
     ] {
         let page = browser.get(&logout_url(&app, &pairs)).await;
         assert_eq!(page.status, 400, "{pairs:?}");
@@ -364,6 +367,20 @@ async fn back_channel_logout_reaches_every_client_of_the_session(backend: Backen
     app.state.clock.advance(3600);
     assert_eq!(deliver_due(&app.state, "w1").await.unwrap(), 0);
     assert_eq!(first.received.lock().unwrap().len(), 1);
+
+    // Deleting the person ends their sessions too, and the clients are told.
+    signed_in(&app, &browser, &a, "alice").await;
+    let tenant = app.default_tenant().await;
+    app.state
+        .users()
+        .delete(tenant.id, alice.id, "test")
+        .await
+        .unwrap();
+    assert_eq!(deliver_due(&app.state, "w1").await.unwrap(), 1);
+    let forms = first.received.lock().unwrap().clone();
+    assert_eq!(forms.len(), 2);
+    let (_, claims) = jwt_parts(&logout_token(&forms[1]));
+    assert_eq!(claims["sub"], alice.id.to_string());
 }
 
 async fn back_channel_logout_retries_stops_and_guards_its_targets(backend: Backend) {
