@@ -294,6 +294,7 @@ impl AccessTokens<'_> {
                 claims,
                 client_id,
                 format: TokenFormat::Jwt,
+                person: None,
             }
         } else {
             if token.len() > 512 {
@@ -314,6 +315,7 @@ impl AccessTokens<'_> {
                 claims,
                 client_id: stored.client_id.clone(),
                 format: TokenFormat::Opaque,
+                person: None,
             }
         };
         let client_id = &found.client_id;
@@ -327,18 +329,15 @@ impl AccessTokens<'_> {
             return Ok(None);
         }
         // A person's token ends with the person: disabled or deleted, it grants nothing.
+        let mut found = found;
         if found.claims.auth_time.is_some() {
-            let person = crate::model::user::UserId::parse(&found.claims.sub);
-            let active = match person {
-                Some(id) => self
-                    .store
-                    .user(tenant.id, id)
-                    .await?
-                    .is_some_and(|u| u.is_active()),
-                None => false,
+            let person = match crate::model::user::UserId::parse(&found.claims.sub) {
+                Some(id) => self.store.user(tenant.id, id).await?,
+                None => None,
             };
-            if !active {
-                return Ok(None);
+            match person {
+                Some(user) if user.is_active() => found.person = Some(Box::new(user)),
+                _ => return Ok(None),
             }
         }
         Ok(Some(found))
@@ -405,6 +404,8 @@ pub struct ActiveAccessToken {
     pub claims: AccessTokenClaims,
     pub client_id: ClientId,
     pub format: TokenFormat,
+    /// A person's token: the person, found active when the token was inspected.
+    pub person: Option<Box<crate::model::user::User>>,
 }
 
 #[cfg(test)]

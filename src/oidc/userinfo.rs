@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::error::{Challenge, OAuthError, UserinfoError};
 use crate::http::{CurrentTenant, bearer};
-use crate::model::user::UserId;
 use crate::oidc::claims::{self, Target};
 
 /// RFC 6750 §3: every error carries a Bearer challenge naming it (§3.1); a request without
@@ -108,10 +107,11 @@ pub async fn userinfo(
     if claims.cnf.is_some() {
         return Err(invalid("this access token is bound to a key"));
     }
-    let user_id = claims
-        .auth_time
-        .and(UserId::parse(&claims.sub))
-        .ok_or_else(|| invalid("the access token was not issued for a person"))?;
+    // `inspect` found a person's token's person active (and refused it otherwise).
+    let user = match (&active.person, claims.auth_time) {
+        (Some(user), Some(_)) => user,
+        _ => return Err(invalid("the access token was not issued for a person")),
+    };
     let scope = claims.scope.clone().unwrap_or_default();
     if !scope.contains("openid") {
         return Err(refuse(
@@ -119,12 +119,6 @@ pub async fn userinfo(
             "the access token was not granted the openid scope",
         ));
     }
-    // `inspect` refused tokens of disabled and deleted people.
-    let user = state
-        .store
-        .user(tenant.id, user_id)
-        .await?
-        .ok_or_else(|| invalid("the person no longer exists"))?;
     let client = state
         .clients()
         .find(tenant.id, &active.client_id)
@@ -139,7 +133,7 @@ pub async fn userinfo(
     let mut body = Map::new();
     // §5.3.2: sub always, and the same as the ID token's.
     body.insert("sub".into(), Value::String(claims.sub.clone()));
-    body.extend(claims::release(&user, &names));
+    body.extend(claims::release(user, &names));
     let response = || {
         let mut r = HttpResponse::Ok();
         r.insert_header((header::CACHE_CONTROL, "no-store"));

@@ -144,26 +144,19 @@ impl RefreshTokens<'_> {
             code,
         }
         .render();
-        // Another client's code is refused without spending it.
-        let peeked = self
-            .cache
-            .get(&key)
-            .await?
-            .and_then(|raw| parse::<PendingCode>(&raw));
-        if peeked
-            .as_ref()
-            .is_some_and(|p| p.grant.client_id != client.client_id)
+        let now = self.clock.now();
+        let raw = self.cache.take(&key).await?;
+        let taken = raw.as_deref().and_then(parse::<PendingCode>);
+        if let (Some(raw), Some(other)) = (&raw, &taken)
+            && other.grant.client_id != client.client_id
         {
+            // Another client's code: put back as it was, for its own client to redeem.
+            let left = u64::try_from(other.expires_at.saturating_sub(now)).unwrap_or(0);
+            if left > 0 {
+                self.cache.set(&key, raw, Duration::from_secs(left)).await?;
+            }
             return Err(invalid("the code is invalid"));
         }
-        let taken = match peeked {
-            Some(_) => self
-                .cache
-                .take(&key)
-                .await?
-                .and_then(|raw| parse::<PendingCode>(&raw)),
-            None => None,
-        };
         let Some(stored) = taken else {
             // Unknown, expired, or spent: if spent, it was used twice, so leaked, and what
             // it issued is revoked (RFC 6749 §4.1.2). The mark tells a redemption still under
@@ -180,7 +173,6 @@ impl RefreshTokens<'_> {
             }
             return Err(invalid("the code is invalid"));
         };
-        let now = self.clock.now();
         // A failed check spends the code all the same: it was presented by its client.
         check(&stored, client, request, now)?;
         let family = uuid::Uuid::now_v7();

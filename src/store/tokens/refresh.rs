@@ -30,6 +30,26 @@ struct FamilyRow {
     session_id: Option<DbId>,
 }
 
+impl FamilyRow {
+    fn of(tenant: TenantId, grant: &NewGrant) -> FamilyRow {
+        FamilyRow {
+            id: DbId(grant.id),
+            tenant_id: tenant.db(),
+            client_id: grant.client_id.as_str().to_owned(),
+            expires_at: grant.expires_at,
+            revoked_at: None,
+            rotated_at: None,
+            created_at: grant.created_at,
+            subject: grant.owner.as_ref().map(|o| o.subject.clone()),
+            session_id: grant
+                .owner
+                .as_ref()
+                .and_then(|o| o.session)
+                .map(|s| DbId(s.0)),
+        }
+    }
+}
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 struct RefreshTokenRow {
@@ -132,24 +152,26 @@ impl Store {
         grant: NewGrant,
         token: Option<NewRefreshToken>,
     ) -> Result<(), StoreError> {
+        // A code's grant without a refresh token and without a session to remember is one
+        // row: one statement, no transaction around it.
+        let notify = grant.owner.as_ref().and_then(|o| o.notify);
+        if token.is_none() && notify.is_none() {
+            let family = FamilyRow::of(tenant, &grant);
+            return self
+                .db
+                .run(move |mut conn| async move {
+                    with_conn!(&mut conn, |c| diesel::insert_into(refresh_families::table)
+                        .values(&family)
+                        .execute(c)
+                        .await)?;
+                    Ok(())
+                })
+                .await;
+        }
         self.db
             .transaction(move |mut tx| {
                 Box::pin(async move {
-                    let family = FamilyRow {
-                        id: DbId(grant.id),
-                        tenant_id: tenant.db(),
-                        client_id: grant.client_id.as_str().to_owned(),
-                        expires_at: grant.expires_at,
-                        revoked_at: None,
-                        rotated_at: None,
-                        created_at: grant.created_at,
-                        subject: grant.owner.as_ref().map(|o| o.subject.clone()),
-                        session_id: grant
-                            .owner
-                            .as_ref()
-                            .and_then(|o| o.session)
-                            .map(|s| DbId(s.0)),
-                    };
+                    let family = FamilyRow::of(tenant, &grant);
                     with_tx_conn!(&mut tx, |c| diesel::insert_into(refresh_families::table)
                         .values(&family)
                         .execute(c)

@@ -408,6 +408,8 @@ async fn redirect_uris_and_codes_are_bound_to_their_client(backend: Backend) {
     .await;
     let stolen = redeem(&app, &other, &params["code"], Some(&p.verifier)).await;
     oauth_error(stolen, 400, "invalid_grant").await;
+    // ...and another client's attempt does not spend it.
+    tokens(&app, &client, &params["code"], &p.verifier).await;
     let params = code_for(
         &app,
         &browser,
