@@ -168,14 +168,7 @@ impl RelyingParty {
                 return Err("the access token does not match the ID token's at_hash".into());
             }
         }
-        let userinfo: CoreUserInfoClaims = self
-            .client
-            .user_info(
-                tokens.access_token().clone(),
-                Some(claims.subject().clone()),
-            )?
-            .request_async(&self.http)
-            .await?;
+        let userinfo = self.userinfo(tokens.access_token(), &claims).await?;
         Ok(SignedIn {
             subject: claims.subject().to_string(),
             claims,
@@ -201,14 +194,7 @@ impl RelyingParty {
         if claims.subject() != signed.claims.subject() {
             return Err("the refreshed ID token names someone else".into());
         }
-        let userinfo: CoreUserInfoClaims = self
-            .client
-            .user_info(
-                tokens.access_token().clone(),
-                Some(claims.subject().clone()),
-            )?
-            .request_async(&self.http)
-            .await?;
+        let userinfo = self.userinfo(tokens.access_token(), &claims).await?;
         Ok(SignedIn {
             subject: claims.subject().to_string(),
             claims,
@@ -219,6 +205,19 @@ impl RelyingParty {
                 .cloned()
                 .or_else(|| signed.refresh_token.clone()),
         })
+    }
+
+    /// The userinfo of the person `claims` names (OIDC Core §5.3.2: the same `sub`).
+    async fn userinfo(
+        &self,
+        access_token: &AccessToken,
+        claims: &CoreIdTokenClaims,
+    ) -> Result<CoreUserInfoClaims, Error> {
+        Ok(self
+            .client
+            .user_info(access_token.clone(), Some(claims.subject().clone()))?
+            .request_async(&self.http)
+            .await?)
     }
 
     /// Where to send the browser to sign out at the provider (RP-Initiated Logout §2).

@@ -20,29 +20,13 @@ pub struct Params {
 impl Params {
     /// Collects decoded pairs, refusing repeated parameters.
     pub fn parse(pairs: Vec<(String, String)>) -> Result<Params, OAuthError> {
-        let mut params = Params::default();
-        for (name, value) in pairs {
-            // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
-            if value.is_empty() {
-                continue;
-            }
-            if REPEATABLE.contains(&name.as_str()) {
-                params.repeated.entry(name).or_default().push(value);
-                continue;
-            }
-            match params.single.entry(name) {
-                Entry::Occupied(taken) => {
-                    return Err(OAuthError::invalid_request(format!(
-                        "parameter '{}' is repeated",
-                        taken.key().chars().take(40).collect::<String>()
-                    )));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-            }
+        match Params::parse_lenient(pairs) {
+            (params, repeated) if repeated.is_empty() => Ok(params),
+            (_, repeated) => Err(OAuthError::invalid_request(format!(
+                "parameter '{}' is repeated",
+                repeated[0]
+            ))),
         }
-        Ok(params)
     }
 
     /// Collects decoded pairs keeping the first value of a repeated parameter, and names

@@ -49,6 +49,30 @@ pub async fn configure(
         .unwrap();
 }
 
+/// Redeems `code` as the public client `client` (its id in the form, no secret).
+async fn redeem_public(
+    app: &TestApp,
+    client: &crate::harness::clients::TestClient,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client.id.as_str()),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    app.client
+        .post(app.url(&format!("/t/{}/token", client.tenant)))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn a_person_signs_in_consents_and_the_client_gets_tokens(backend: Backend) {
     let app = TestApp::start(backend).await;
     let alice = app.user("alice", PASSWORD).await;
@@ -275,19 +299,7 @@ async fn pkce_is_required_checked_and_cannot_be_downgraded(backend: Backend) {
         "alice",
     )
     .await;
-    let wrong = app
-        .client
-        .post(format!("{issuer}/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("client_id", public.id.as_str()),
-            ("code_verifier", pkce().verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let wrong = redeem_public(&app, &public, &params["code"], Some(&pkce().verifier)).await;
     oauth_error(wrong, 400, "invalid_grant").await;
     let params = code_for(
         &app,
@@ -296,18 +308,7 @@ async fn pkce_is_required_checked_and_cannot_be_downgraded(backend: Backend) {
         "alice",
     )
     .await;
-    let missing = app
-        .client
-        .post(format!("{issuer}/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", REDIRECT),
-            ("client_id", public.id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let missing = redeem_public(&app, &public, &params["code"], None).await;
     oauth_error(missing, 400, "invalid_grant").await;
 
     // Without the tenant's requirement a confidential client may go without (the OpenID
