@@ -299,7 +299,8 @@ impl AuthorizationRequest {
             }
         };
         // OAuth 2.1 §7.5.1: PKCE always for public clients; for confidential ones by policy
-        // (the nonce binds the code for OpenID Connect clients that go without).
+        // (a tenant or client that turns it off accepts codes bound by nothing but the
+        // client's credentials, as the OpenID Foundation's plans and OIDC Core allow).
         if code_challenge.is_none() && (client.is_public() || confidential_pkce) {
             return Err(fail(
                 E::InvalidRequest,

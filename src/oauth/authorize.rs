@@ -44,6 +44,16 @@ pub fn people_scope_ceiling(client: &Client) -> Scope {
     }
 }
 
+/// The scope an authorization request asks the person for: its own, with what its `claims`
+/// parameter implies ([`crate::oidc::claims::implied_scopes`]), within what `client` may have.
+pub fn asked_scope(request: &AuthorizationRequest, client: &Client) -> Scope {
+    let implied = crate::oidc::claims::implied_scopes(request.claims.as_ref());
+    let all: Vec<&str> = request.scope.iter().chain(implied).collect();
+    Scope::parse(&all.join(" "))
+        .unwrap_or_else(|_| request.scope.clone())
+        .intersection(&people_scope_ceiling(client))
+}
+
 /// Whether a confidential `client` of `tenant` must use PKCE.
 pub fn confidential_pkce(tenant: &Tenant, client: &Client) -> bool {
     client

@@ -12,7 +12,7 @@ use crate::error::{AuthorizationError, OAuthError};
 use crate::http::CurrentTenant;
 use crate::model::authorization::PendingAuthorization;
 use crate::oauth::authorization_request::{AuthorizationFailure, AuthorizationRequest};
-use crate::oauth::authorize::{REQUEST_URI_PREFIX, confidential_pkce, people_scope_ceiling};
+use crate::oauth::authorize::{REQUEST_URI_PREFIX, asked_scope, confidential_pkce};
 use crate::urls::Endpoint;
 
 #[derive(Serialize)]
@@ -67,7 +67,7 @@ pub async fn push(
         confidential_pkce(&tenant, &client),
     )
     .map_err(json_error)?;
-    request.scope = request.scope.intersection(&people_scope_ceiling(&client));
+    request.scope = asked_scope(&request, &client);
     let authz = state.authorizations();
     let ttl = state.settings.oauth.par_ttl_secs;
     let now = state.clock.now();

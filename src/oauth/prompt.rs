@@ -47,10 +47,14 @@ pub enum Next {
     Refuse(AuthorizationError, &'static str),
 }
 
-/// Whether the person authenticated after `pending` arrived: another session, or the same
-/// one authenticated again (a re-authentication keeps the session, with a new `auth_time`).
+/// Whether the person authenticated after `pending` arrived: an `auth_time` not before it,
+/// and not the authentication the browser's session had then (a re-authentication keeps the
+/// session, with a new `auth_time`). A request handle carried to another browser, whose
+/// session is older, does not count as a sign-in.
 fn signed_in_since(pending: &PendingAuthorization, s: &SessionFacts) -> bool {
-    pending.session_at_start != Some(s.id) || pending.auth_time_at_start != Some(s.auth_time)
+    let as_it_was =
+        pending.session_at_start == Some(s.id) && pending.auth_time_at_start == Some(s.auth_time);
+    s.auth_time >= pending.created_at && !as_it_was
 }
 
 /// Decides the next step of `pending` in `situation`.
@@ -269,6 +273,8 @@ mod tests {
         assert_eq!(decide(&p, &signed_in(sid(2), 1000)), Next::Issue);
         // The same person again in the same session (it goes on with a new auth_time): done.
         assert_eq!(decide(&p, &signed_in(sid(1), 1000)), Next::Issue);
+        // Another browser's older session (the handle carried over) is no sign-in.
+        assert_eq!(decide(&p, &signed_in(sid(9), 900)), Next::SignIn);
         // No session when it arrived: any session is a fresh sign-in.
         let fresh = pending(vec![Prompt::Login], None, None);
         assert_eq!(decide(&fresh, &nobody()), Next::SignIn);

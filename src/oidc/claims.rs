@@ -111,9 +111,37 @@ pub fn available(user: &User) -> Map<String, Value> {
     out
 }
 
+/// The scope whose consent covers the standard claim `name` (§5.4), if one does.
+pub fn scope_of(name: &str) -> Option<&'static str> {
+    SCOPE_CLAIMS
+        .iter()
+        .find(|(_, members)| members.contains(&name))
+        .map(|(scope, _)| *scope)
+}
+
+/// The scope values the `claims` parameter implies (§5.5): asking for `email` by name asks
+/// for what the `email` scope covers, so the person is asked for it like for the scope.
+pub fn implied_scopes(claims: Option<&Value>) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for target in [Target::IdToken, Target::Userinfo] {
+        let asked = claims
+            .and_then(|c| c.get(target.member()))
+            .and_then(Value::as_object);
+        for name in asked.into_iter().flat_map(|m| m.keys()) {
+            if let Some(scope) = scope_of(name)
+                && !out.contains(&scope)
+            {
+                out.push(scope);
+            }
+        }
+    }
+    out
+}
+
 /// The claim names released to `target`: those of the granted scopes (§5.4: from the userinfo
 /// endpoint when an access token is issued, as in the code flow) and those asked for by
-/// name in the `claims` parameter's member for `target` (§5.5), whatever the scope.
+/// name in the `claims` parameter's member for `target` (§5.5) whose scope was granted too
+/// (the request asked for it: [`implied_scopes`]), so nothing is released without consent.
 pub fn requested(scope: &Scope, claims: Option<&Value>, target: Target) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     if target == Target::Userinfo {
@@ -128,7 +156,8 @@ pub fn requested(scope: &Scope, claims: Option<&Value>, target: Target) -> Vec<S
         .and_then(Value::as_object)
     {
         for name in asked.keys() {
-            if !names.contains(name) {
+            let granted = scope_of(name).is_none_or(|s| scope.contains(s));
+            if granted && !names.contains(name) {
                 names.push(name.clone());
             }
         }
@@ -237,11 +266,16 @@ mod tests {
     fn the_claims_parameter_asks_by_name_per_target() {
         let claims = json!({"id_token": {"name": {"essential": true}, "x-unknown": null},
                             "userinfo": {"preferred_username": null}});
-        let scope = Scope::parse("openid").unwrap();
+        let scope = Scope::parse("openid profile").unwrap();
         let id = release(&user(), &requested(&scope, Some(&claims), Target::IdToken));
         assert_eq!(Value::Object(id), json!({"name": "Alice Liddell"}));
         let ui = release(&user(), &requested(&scope, Some(&claims), Target::Userinfo));
-        assert_eq!(Value::Object(ui), json!({"preferred_username": "alice"}));
+        assert_eq!(ui["preferred_username"], "alice");
+        // A claim by name needs its scope granted (the request implied it: the person was
+        // asked), else it is not released.
+        assert_eq!(implied_scopes(Some(&claims)), vec!["profile"]);
+        let bare = Scope::parse("openid").unwrap();
+        assert!(release(&user(), &requested(&bare, Some(&claims), Target::IdToken)).is_empty());
         assert!(essential(Some(&claims), Target::IdToken, "name"));
         assert!(!essential(Some(&claims), Target::Userinfo, "name"));
         assert!(well_formed(&claims));

@@ -125,8 +125,10 @@ pub async fn userinfo(
         .await?
         .ok_or_else(|| invalid("the client no longer exists"))?;
     let mut names = claims::requested(&scope, None, Target::Userinfo);
+    // Asked for by name (§5.5), within the granted scope, as in the ID token.
     for name in claims.userinfo_claims.iter().flatten() {
-        if !names.contains(name) {
+        let granted = claims::scope_of(name).is_none_or(|s| scope.contains(s));
+        if granted && !names.contains(name) {
             names.push(name.clone());
         }
     }

@@ -21,9 +21,7 @@ use crate::model::user::User;
 use crate::oauth::authorization_request::{
     AuthorizationFailure, AuthorizationRequest, error_redirect,
 };
-use crate::oauth::authorize::{
-    REQUEST_URI_PREFIX, confidential_pkce, par_required, people_scope_ceiling,
-};
+use crate::oauth::authorize::{REQUEST_URI_PREFIX, asked_scope, confidential_pkce, par_required};
 use crate::oauth::params::Params;
 use crate::oauth::prompt::{Next, decide};
 use crate::urls::{Endpoint, TenantUrls};
@@ -194,7 +192,7 @@ async fn start(
         Ok(r) => r,
         Err(refused) => return refused.error_response(),
     };
-    request.scope = request.scope.intersection(&people_scope_ceiling(&client));
+    request.scope = asked_scope(&request, &client);
     let pending = authz.pending(request, session.as_ref().map(|(_, s, _)| s));
     if posted {
         return match keep(state, req, tenant, &pending, None).await {
@@ -427,6 +425,9 @@ async fn waiting(
     handle: &str,
 ) -> Result<Option<(PendingAuthorization, std::sync::Arc<Client>)>, Box<HttpResponse>> {
     let pending = match state.authorizations().load(tenant, handle).await {
+        // A pushed request starts at /authorize with its request_uri (RFC 9126 §4), never
+        // at a step in between.
+        Ok(Some(p)) if p.pushed && !p.in_browser => return Ok(None),
         Ok(Some(p)) => p,
         Ok(None) => return Ok(None),
         Err(e) => return Err(Box::new(failure(tenant, e))),

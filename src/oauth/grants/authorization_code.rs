@@ -173,8 +173,8 @@ impl RefreshTokens<'_> {
             }
             return Err(invalid("the code is invalid"));
         };
-        // A failed check spends the code all the same: it was presented by its client.
-        check(&stored, client, request, now)?;
+        // The grant's family is named before anything else, so a second use from now on
+        // finds what to revoke.
         let family = uuid::Uuid::now_v7();
         let spent = serde_json::to_vec(&SpentCode {
             client_id: client.client_id.clone(),
@@ -182,6 +182,8 @@ impl RefreshTokens<'_> {
         })
         .map_err(|e| crate::error::ServiceError::Internal(format!("spent code: {e}")))?;
         self.cache.set(&spent_key, &spent, remember()).await?;
+        // A failed check spends the code all the same: it was presented by its client.
+        check(&stored, client, request, now)?;
         let grant = &stored.grant;
         let user = self
             .store
@@ -189,6 +191,16 @@ impl RefreshTokens<'_> {
             .await?
             .filter(User::is_active)
             .ok_or_else(|| invalid("the user of this code cannot sign in"))?;
+        // Signed out (or replaced) since the code was issued: no tokens for a session that
+        // ended, whose back-channel logout the client would never get.
+        let session_live = self
+            .store
+            .session_by_id(tenant.id, grant.session)
+            .await?
+            .is_some_and(|s| now < s.expires_at);
+        if !session_live {
+            return Err(invalid("the sign-in of this code has ended"));
+        }
 
         // RFC 8707 §2.2: the token request may narrow the resources of the authorization.
         let granted = audience(self.settings, tenant, client, &grant.resources, &[])?;

@@ -246,6 +246,18 @@ async fn a_code_is_single_use_and_its_reuse_revokes_the_grant(backend: Backend) 
     app.state.clock.advance(61);
     let late = redeem(&app, &client, &params["code"], Some(&p.verifier)).await;
     oauth_error(late, 400, "invalid_grant").await;
+
+    // A code whose sign-in ended before it was redeemed gives nothing.
+    let params = code_for(&app, &browser, &url, "alice").await;
+    let account = browser.get(&app.url("/t/default/account")).await;
+    browser
+        .post(
+            &app.url("/t/default/account/logout"),
+            &[("csrf", &account.csrf())],
+        )
+        .await;
+    let ended = redeem(&app, &client, &params["code"], Some(&p.verifier)).await;
+    oauth_error(ended, 400, "invalid_grant").await;
 }
 
 async fn pkce_is_required_checked_and_cannot_be_downgraded(backend: Backend) {
@@ -658,6 +670,15 @@ async fn consent_is_remembered_forced_by_prompt_and_denial_is_access_denied(back
     let forced = browser.get(&url(&[("prompt", "consent")])).await;
     assert_eq!(forced.status, 200);
     assert!(forced.body.contains(r#"name="decision""#));
+    // Claims asked for by name need the consent their scope would (OIDC Core §5.5).
+    let by_name = browser
+        .get(&url(&[
+            ("scope", "openid"),
+            ("claims", r#"{"userinfo":{"phone_number":null}}"#),
+        ]))
+        .await;
+    assert_eq!(by_name.status, 200, "a claim by name asks too");
+    assert!(by_name.body.contains("See your phone number"));
     // A cross-site post of the consent form is refused.
     let forged = browser
         .post_with(

@@ -110,6 +110,30 @@ async fn userinfo_takes_the_token_one_way_and_answers_by_scope(backend: Backend)
         .unwrap();
     assert_eq!(info["email"], "alice@example.com");
     assert!(info.get("preferred_username").is_none());
+
+    // ...but only within what the person could consent to: a client registered for `openid`
+    // alone gets no email by asking for it by name.
+    let narrow = app
+        .rp("default")
+        .scope("openid")
+        .policy(|p| p.first_party = true)
+        .create()
+        .await;
+    let body = sign_in(&app, &narrow, &[("scope", "openid"), ("claims", &claims)]).await;
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    let info: Value = app
+        .client
+        .get(&url)
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("email").is_none(), "{info}");
+    let (_, id) = crate::harness::clients::jwt_parts(body["id_token"].as_str().unwrap());
+    assert!(id.get("email").is_none());
 }
 
 async fn userinfo_refuses_what_is_not_a_persons_openid_token(backend: Backend) {
