@@ -12,6 +12,7 @@ use crate::harness::clients::oauth_error;
 use crate::harness::{Backend, TestApp};
 
 backends!(
+    request_objects_take_ed25519_under_both_names,
     loopback_http_redirect_uris_register_without_application_type,
     rfc7592_read_returns_the_registration_access_token,
     ed25519_is_accepted_under_both_names,
@@ -205,6 +206,62 @@ async fn ed25519_is_accepted_under_both_names(backend: Backend) {
         let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
         let forged = format!("{input}.{flipped}{}", &signature[1..]);
         oauth_error(with_assertion(&app, &forged).await, 400, "invalid_client").await;
+    }
+}
+
+/// RFC 9101 with an Ed25519 key: request objects signed under either name, for a client that
+/// registered either (or none) as its `request_object_signing_alg`.
+async fn request_objects_take_ed25519_under_both_names(backend: Backend) {
+    use crate::harness::browser::Browser;
+    use crate::harness::flow::{PASSWORD, REDIRECT, callback, pkce};
+    let app = TestApp::start(backend).await;
+    app.user("alice", PASSWORD).await;
+    let issuer = app.issuer("default");
+    let mut key = Jwk::generate_ed_key(EdCurve::Ed25519).unwrap();
+    key.set_key_id("ed-ro");
+    let public = key.to_public_key().unwrap();
+    let signer = EdDSA.signer_from_jwk(&key).unwrap();
+    let browser = Browser::new();
+    browser.login(&issuer, "alice", PASSWORD).await;
+    let p = pkce();
+    for registered in [None, Some("Ed25519"), Some("EdDSA")] {
+        let mut builder = app
+            .rp("default")
+            .meta(
+                "jwks",
+                json!({"keys": [Value::Object(public.as_ref().clone())]}),
+            )
+            .policy(|p| p.first_party = true);
+        if let Some(alg) = registered {
+            builder = builder.meta("request_object_signing_alg", json!(alg));
+        }
+        let client = builder.create().await;
+        let now = app.state.clock.now();
+        for alg in ["Ed25519", "EdDSA"] {
+            let Value::Object(claims) = json!({
+                "iss": client.id, "aud": issuer, "exp": now + 300, "iat": now,
+                "client_id": client.id, "response_type": "code", "redirect_uri": REDIRECT,
+                "scope": "openid", "state": alg, "nonce": "n",
+                "code_challenge": p.challenge, "code_challenge_method": "S256",
+            }) else {
+                unreachable!()
+            };
+            let object = sign_raw(
+                &json!({"alg": alg, "kid": "ed-ro", "typ": "oauth-authz-req+jwt"}),
+                &JwtPayload::from_map(claims).unwrap(),
+                &signer,
+            );
+            let mut url = url::Url::parse(&format!("{issuer}/authorize")).unwrap();
+            url.query_pairs_mut()
+                .append_pair("client_id", &client.id)
+                .append_pair("request", &object);
+            let params = callback(&browser.get(url.as_str()).await);
+            assert_eq!(params["state"], alg, "registered {registered:?}");
+            assert!(
+                params.contains_key("code"),
+                "alg {alg} registered {registered:?}: {params:?}"
+            );
+        }
     }
 }
 
