@@ -147,7 +147,7 @@ async fn replicas_sharing_a_cache_see_each_others_changes(kind: CacheKind) {
 
 async fn an_authorization_flow_started_on_one_replica_finishes_on_another(kind: CacheKind) {
     use crate::harness::browser::Browser;
-    use crate::harness::flow::{self, PASSWORD, authorize_url, callback, pkce};
+    use crate::harness::flow::{self, PASSWORD, callback, pkce, pkce_url, submit_login};
 
     let backend = match kind {
         CacheKind::Memory => Backend::Sqlite,
@@ -168,29 +168,12 @@ async fn an_authorization_flow_started_on_one_replica_finishes_on_another(kind: 
     let issuer = a.issuer("default");
     let browser = Browser::new();
     let p = pkce();
-    let url = authorize_url(
-        &issuer,
-        &client,
-        &[
-            ("code_challenge", &p.challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = pkce_url(&issuer, &client, &p, &[]);
     let start = browser.get(&url).await;
     assert_eq!(start.status, 303);
     let login = browser.get(&b.url(start.location())).await;
     assert_eq!(login.status, 200, "B knows the request A stored");
-    let signed = browser
-        .post(
-            &b.url("/t/default/login"),
-            &[
-                ("csrf", &login.csrf()),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("return_to", &login.input("return_to").unwrap()),
-            ],
-        )
-        .await;
+    let signed = submit_login(&browser, &b.url("/t/default/login"), &login, "alice").await;
     assert_eq!(signed.status, 303);
     let consent = browser.get(&a.url(signed.location())).await;
     assert_eq!(consent.status, 200, "{}", consent.body);

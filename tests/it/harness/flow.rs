@@ -66,6 +66,34 @@ pub fn authorize_url(issuer: &str, client: &TestClient, extra: &[(&str, &str)]) 
     url.to_string()
 }
 
+/// [`authorize_url`] with the S256 challenge of `p`, then `extra`.
+pub fn pkce_url(issuer: &str, client: &TestClient, p: &Pkce, extra: &[(&str, &str)]) -> String {
+    let mut all = vec![
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    all.extend_from_slice(extra);
+    authorize_url(issuer, client, &all)
+}
+
+/// Posts the sign-in form of `page` to `action` as `username`, keeping its `return_to`.
+pub async fn submit_login(browser: &Browser, action: &str, page: &Page, username: &str) -> Page {
+    browser
+        .post(
+            action,
+            &[
+                ("csrf", &page.csrf()),
+                ("username", username),
+                ("password", PASSWORD),
+                (
+                    "return_to",
+                    &page.input("return_to").expect("a return_to field"),
+                ),
+            ],
+        )
+        .await
+}
+
 /// The parameters of a redirect to the client (query, or fragment), asserting it is a 303
 /// (RFC 9700 §4.12) to the redirect URI.
 pub fn callback(page: &Page) -> HashMap<String, String> {
@@ -108,17 +136,7 @@ pub async fn follow(app: &TestApp, browser: &Browser, mut page: Page, username: 
         }
         if page.body.contains(r#"name="password""#) && page.input("return_to").is_some() {
             let action = format!("{}/login", action_base(&page));
-            page = browser
-                .post(
-                    &action,
-                    &[
-                        ("csrf", &page.csrf()),
-                        ("username", username),
-                        ("password", PASSWORD),
-                        ("return_to", &page.input("return_to").unwrap()),
-                    ],
-                )
-                .await;
+            page = submit_login(browser, &action, &page, username).await;
             continue;
         }
         if page.body.contains(r#"name="decision""#) {

@@ -8,7 +8,7 @@ use crate::harness::browser::Browser;
 use crate::harness::clients::oauth_error;
 use crate::harness::flow::{
     self, PASSWORD, REDIRECT, at_hash_sha256, authorize_url, callback, code_for, follow, pkce,
-    redeem, tokens, verify_signed,
+    pkce_url, redeem, submit_login, tokens, verify_signed,
 };
 use crate::harness::{Backend, TestApp};
 use latchkey::model::TenantSlug;
@@ -80,14 +80,7 @@ async fn a_person_signs_in_consents_and_the_client_gets_tokens(backend: Backend)
     let issuer = app.issuer("default");
     let browser = Browser::new();
     let p = pkce();
-    let url = authorize_url(
-        &issuer,
-        &client,
-        &[
-            ("code_challenge", &p.challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = pkce_url(&issuer, &client, &p, &[]);
 
     // No session: to the sign-in page, the request kept server-side under a handle.
     let start = browser.get(&url).await;
@@ -107,17 +100,7 @@ async fn a_person_signs_in_consents_and_the_client_gets_tokens(backend: Backend)
         "{}",
         page.header("content-security-policy")
     );
-    let signed = browser
-        .post(
-            &format!("{issuer}/login"),
-            &[
-                ("csrf", &page.csrf()),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("return_to", &page.input("return_to").unwrap()),
-            ],
-        )
-        .await;
+    let signed = submit_login(&browser, &format!("{issuer}/login"), &page, "alice").await;
     assert_eq!(signed.status, 303);
     assert!(
         signed
@@ -181,16 +164,7 @@ async fn a_person_signs_in_consents_and_the_client_gets_tokens(backend: Backend)
 
     // A second request: the session and the consent stand, so the code comes at once.
     let p2 = pkce();
-    let again = browser
-        .get(&authorize_url(
-            &issuer,
-            &client,
-            &[
-                ("code_challenge", &p2.challenge),
-                ("code_challenge_method", "S256"),
-            ],
-        ))
-        .await;
+    let again = browser.get(&pkce_url(&issuer, &client, &p2, &[])).await;
     let params = callback(&again);
     assert!(params.contains_key("code"));
     tokens(&app, &client, &params["code"], &p2.verifier).await;
@@ -709,27 +683,10 @@ async fn first_party_clients_skip_consent(backend: Backend) {
         .await;
     let browser = Browser::new();
     let p = pkce();
-    let url = authorize_url(
-        &issuer,
-        &client,
-        &[
-            ("code_challenge", &p.challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let url = pkce_url(&issuer, &client, &p, &[]);
     let start = browser.get(&url).await;
     let page = browser.get(&app.url(start.location())).await;
-    let signed = browser
-        .post(
-            &format!("{issuer}/login"),
-            &[
-                ("csrf", &page.csrf()),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("return_to", &page.input("return_to").unwrap()),
-            ],
-        )
-        .await;
+    let signed = submit_login(&browser, &format!("{issuer}/login"), &page, "alice").await;
     let next = browser.get(&app.url(signed.location())).await;
     assert!(callback(&next).contains_key("code"), "no consent page");
     // prompt=consent still asks.
@@ -777,15 +734,7 @@ async fn form_post_and_posted_requests(backend: Backend) {
     tokens(&app, &client, &code, &p.verifier).await;
 
     // A POSTed request is kept and answered with a 303 to a same-origin GET.
-    let query = url::Url::parse(&authorize_url(
-        &issuer,
-        &client,
-        &[
-            ("code_challenge", &p.challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    ))
-    .unwrap();
+    let query = url::Url::parse(&pkce_url(&issuer, &client, &p, &[])).unwrap();
     let fields: Vec<(String, String)> = query.query_pairs().into_owned().collect();
     let borrowed: Vec<(&str, &str)> = fields
         .iter()
