@@ -351,6 +351,18 @@ async fn passkeys_and_a_relying_party_sign_in_in_a_real_browser() {
         signed.userinfo.email().map(|e| e.as_str()),
         Some("alice@example.com")
     );
+    // The account page lists the application; sign-out without a hint asks first.
+    page.goto(format!("{issuer}/account")).await.unwrap();
+    wait_for_text(
+        &page,
+        |u| u.contains("/account"),
+        "Applications you allowed",
+    )
+    .await;
+    shoot(&page, "account-apps").await;
+    page.goto(format!("{issuer}/logout")).await.unwrap();
+    wait_for_text(&page, |u| u.contains("/logout"), "Sign out?").await;
+    shoot(&page, "logout").await;
 
     browser.close().await.unwrap();
     let _ = browser.wait().await;
